@@ -1,0 +1,31 @@
+// Two tiers (STYLE.md): unit tests sit next to the code and touch no network;
+// integration tests live in each package's test/ and use real Redis and sockets.
+const moduleNameMapper = {
+  '^@rps/common$': '<rootDir>/packages/common/src/index.ts',
+  '^@rps/common/testing$': '<rootDir>/packages/common/src/testing/index.ts',
+};
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.check.json' }] };
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/packages/*/src/**/*.test.ts'],
+      moduleNameMapper,
+      transform,
+      testEnvironment: 'node',
+    },
+    {
+      displayName: 'integration',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/packages/*/test/**/*.test.ts'],
+      moduleNameMapper,
+      transform,
+      testEnvironment: 'node',
+      testTimeout: 60000,
+      globalSetup: '<rootDir>/scripts/jest-global-setup.js',
+    },
+  ],
+};
