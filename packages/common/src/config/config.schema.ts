@@ -1,0 +1,144 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { parseByteSize } from './size';
+
+/**
+ * The config schema, one zod object per section of the YAML file. The section
+ * and key names are the operator contract of DESIGN.md ("Operator contract"):
+ * add keys freely, rename none without a migration note.
+ *
+ * Built per file because relative paths resolve against the file's folder.
+ */
+export function createConfigSchema(baseDir: string) {
+  const filePath = z
+    .string()
+    .min(1, 'must be a non-empty path')
+    .transform((p) => path.resolve(baseDir, p));
+  const port = z.number().int().min(0).max(65535);
+  const listen = (host: string, portNumber: number) =>
+    z.strictObject({ host: z.string().min(1).default(host), port: port.default(portNumber) }).prefault({});
+  const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+  const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const bytes = parseByteSize(value);
+    if (bytes === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be a byte size such as 64mb, 512kb or 1048576' });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+  const tlsFiles = (dir: string) =>
+    z
+      .strictObject({
+        cert: filePath.prefault(`${dir}/svr.pem`),
+        key: filePath.prefault(`${dir}/svr.key`),
+        ca: filePath.prefault(`${dir}/ca.cert`),
+      })
+      .prefault({});
+
+  const redis = z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+        .default('redis://127.0.0.1:6379/0'),
+      prefix: z
+        .string()
+        .regex(/^[^\s:]+$/, 'must be a non-empty string without spaces or colons')
+        .default('{rps}'),
+    })
+    .prefault({});
+
+  const log = z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({});
+
+  const gateway = z
+    .strictObject({
+      listen: listen('0.0.0.0', 10327),
+      admin: listen('127.0.0.1', 9327),
+      tls: tlsFiles('certs'),
+      bodyLimit: byteSize.default(64 * 1024 ** 2),
+    })
+    .prefault({});
+
+  const route = (portNumber: number) =>
+    z.strictObject({ listen: listen('0.0.0.0', portNumber), upstream: httpUrl });
+
+  const forwarder = z
+    .strictObject({
+      admin: listen('127.0.0.1', 9328),
+      tls: tlsFiles('certs'),
+      routes: z
+        .strictObject({ es: route(10328), trusted: route(10329), sandbox: route(10330) })
+        .partial()
+        .default({}),
+      allow: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({});
+
+  const executor = z.discriminatedUnion('kind', [
+    z.strictObject({
+      kind: z.literal('builtin'),
+      workDir: filePath.prefault('/var/lib/rps-agent'),
+      python: z.string().min(1).default('python3'),
+      subtypes: z
+        .record(z.string(), z.strictObject({ libs: z.array(z.string()).default([]) }))
+        .default({ __default__: { libs: ['elasticsearch6', 'requests'] } }),
+    }),
+    z.strictObject({ kind: z.literal('rjr'), url: httpUrl }),
+  ]);
+
+  const agent = z
+    .strictObject({
+      id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -'),
+      address: z.string().min(1),
+      capacity: z.number().int().min(1).max(1024).default(2),
+      admin: listen('127.0.0.1', 9331),
+      executor,
+      ivis: z.strictObject({
+        trustedUrlBase: httpUrl,
+        sandboxUrlBase: httpUrl,
+        es: z.strictObject({ host: z.string().min(1), port }),
+      }),
+    });
+
+  const scheduler = z
+    .strictObject({
+      admin: listen('127.0.0.1', 9329),
+      heartbeatTimeoutMs: z.number().int().min(1000).default(15000),
+    })
+    .prefault({});
+
+  const watchdog = z
+    .strictObject({
+      admin: listen('127.0.0.1', 9330),
+      intervalMs: z.number().int().min(1000).default(60000),
+      override: z.string().min(1).nullable().default(null),
+      notify: z.array(httpUrl).default([]),
+    })
+    .prefault({});
+
+  const manager = z
+    .strictObject({
+      listen: listen('127.0.0.1', 9332),
+      caDir: filePath.prefault('certs/ca'),
+    })
+    .prefault({});
+
+  return { redis, log, gateway, forwarder, agent, scheduler, watchdog, manager };
+}
+
+type Sections = ReturnType<typeof createConfigSchema>;
+
+/** The name of a service section of the config file (`redis` and `log` are always loaded). */
+export type SectionName = Exclude<keyof Sections, 'redis' | 'log'>;
+
+/** The parsed, validated value of one section. */
+export type SectionConfig<K extends keyof Sections> = z.output<Sections[K]>;
+
+/** What a service gets: `redis`, `log` and the sections it asked for, frozen. */
+export type RpsConfig<K extends SectionName = never> = Readonly<
+  { redis: SectionConfig<'redis'>; log: SectionConfig<'log'> } & { [S in K]: SectionConfig<S> }
+>;

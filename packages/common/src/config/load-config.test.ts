@@ -1,0 +1,157 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig, loadConfigOrExit } from './load-config';
+import { parseByteSize } from './size';
+
+const repoRoot = path.resolve(__dirname, '../../../..');
+let dir: string;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-config-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function writeConfig(text: string): string {
+  const file = path.join(dir, 'rps.yaml');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('when the file is empty then redis and log get the documented defaults', () => {
+    const file = writeConfig('');
+    const config = loadConfig({ sections: [], env: { RPS_CONFIG: file }, cwd: '/' });
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379/0', prefix: '{rps}' });
+    expect(config.log.level).toBe('info');
+  });
+
+  it('when RPS_CONFIG is unset then config/default.yaml under cwd is read', () => {
+    const config = loadConfig({ sections: ['gateway', 'agent'], env: {}, cwd: repoRoot });
+    expect(config.gateway.listen.port).toBe(10327);
+    expect(config.agent.id).toBe('peer-1');
+  });
+
+  it('when REDIS_URL and LOG_LEVEL are set then they override the file', () => {
+    const file = writeConfig('redis: { url: "redis://10.0.0.1:6379/0" }\nlog: { level: info }\n');
+    const config = loadConfig({
+      sections: [],
+      env: { RPS_CONFIG: file, REDIS_URL: 'redis://127.0.0.1:7000/1', LOG_LEVEL: 'debug' },
+      cwd: '/',
+    });
+    expect(config.redis.url).toBe('redis://127.0.0.1:7000/1');
+    expect(config.log.level).toBe('debug');
+  });
+
+  it('when paths are relative then they resolve against the file folder, not cwd', () => {
+    const file = writeConfig('gateway:\n  tls: { cert: certs/a.pem, key: /abs/a.key }\n');
+    const config = loadConfig({ sections: ['gateway'], env: { RPS_CONFIG: file }, cwd: '/somewhere/else' });
+    expect(config.gateway.tls.cert).toBe(path.join(dir, 'certs/a.pem'));
+    expect(config.gateway.tls.key).toBe('/abs/a.key');
+    expect(config.gateway.tls.ca).toBe(path.join(dir, 'certs/ca.cert'));
+  });
+
+  it('when bodyLimit is written as 20mb then it is parsed to bytes', () => {
+    const file = writeConfig('gateway: { bodyLimit: 20mb }\n');
+    const config = loadConfig({ sections: ['gateway'], env: { RPS_CONFIG: file }, cwd: '/' });
+    expect(config.gateway.bodyLimit).toBe(20 * 1024 * 1024);
+  });
+
+  it('when a value has the wrong type and a key is missing then every problem is listed with its path', () => {
+    const file = writeConfig(
+      'gateway:\n  listen: { port: "not-a-port" }\nagent:\n  capacity: 2\n  executor: { kind: builtin }\n',
+    );
+    const problems = problemsOf(() =>
+      loadConfig({ sections: ['gateway', 'agent'], env: { RPS_CONFIG: file }, cwd: '/' }),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^gateway\.listen\.port: /),
+        expect.stringMatching(/^agent\.id: /),
+        expect.stringMatching(/^agent\.address: /),
+        expect.stringMatching(/^agent\.ivis: /),
+      ]),
+    );
+  });
+
+  it('when a key is misspelled then it is reported instead of silently defaulted', () => {
+    const file = writeConfig('scheduler: { heartbeatTimoutMs: 5000 }\n');
+    const problems = problemsOf(() => loadConfig({ sections: ['scheduler'], env: { RPS_CONFIG: file }, cwd: '/' }));
+    expect(problems.join('\n')).toMatch(/heartbeatTimoutMs/);
+  });
+
+  it('when a section name is unknown then it is reported', () => {
+    const file = writeConfig('gatway: {}\n');
+    expect(problemsOf(() => loadConfig({ sections: [], env: { RPS_CONFIG: file }, cwd: '/' }))).toEqual([
+      expect.stringMatching(/^gatway: unknown section/),
+    ]);
+  });
+
+  it('when the executor kind is rjr then it needs a url', () => {
+    const file = writeConfig(
+      'agent:\n  id: p\n  address: 10.0.0.2\n  executor: { kind: rjr }\n  ivis: { trustedUrlBase: "http://a", sandboxUrlBase: "http://b", es: { host: a, port: 1 } }\n',
+    );
+    expect(problemsOf(() => loadConfig({ sections: ['agent'], env: { RPS_CONFIG: file }, cwd: '/' }))).toEqual([
+      expect.stringMatching(/^agent\.executor\.url: /),
+    ]);
+  });
+
+  it('when the file does not exist or is not YAML then that is the problem', () => {
+    expect(problemsOf(() => loadConfig({ sections: [], env: { RPS_CONFIG: path.join(dir, 'nope.yaml') }, cwd: '/' })))
+      .toEqual(['(file): file not found']);
+    const file = writeConfig('redis: [unclosed\n');
+    expect(problemsOf(() => loadConfig({ sections: [], env: { RPS_CONFIG: file }, cwd: '/' }))[0]).toMatch(/^\(line/);
+  });
+
+  it('when loaded then the config is deeply frozen', () => {
+    const file = writeConfig('');
+    const config = loadConfig({ sections: ['gateway'], env: { RPS_CONFIG: file }, cwd: '/' });
+    expect(Object.isFrozen(config.gateway.listen)).toBe(true);
+  });
+});
+
+describe('loadConfigOrExit', () => {
+  it('when the config is bad then it prints one line per problem and exits 2', () => {
+    const file = writeConfig('gateway: { listen: { port: -1 }, bodyLimit: lots }\n');
+    const written: string[] = [];
+    const exit = jest.fn((code?: number) => {
+      throw new Error(`exit ${code}`);
+    }) as unknown as NodeJS.Process['exit'];
+    const proc = {
+      env: { RPS_CONFIG: file },
+      cwd: () => '/',
+      exit,
+      stderr: { write: (s: string) => written.push(s) } as unknown as NodeJS.Process['stderr'],
+    };
+    expect(() => loadConfigOrExit(['gateway'], proc)).toThrow('exit 2');
+    const lines = written.join('').trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain(`${file}: gateway.listen.port: `);
+    expect(lines[1]).toContain(`${file}: gateway.bodyLimit: must be a byte size`);
+  });
+});
+
+describe('parseByteSize', () => {
+  it.each([
+    ['64mb', 64 * 1024 * 1024],
+    ['512KB', 512 * 1024],
+    ['1048576', 1048576],
+    [100, 100],
+    ['1.5kb', 1536],
+  ])('when given %p then it is %p bytes', (input, bytes) => {
+    expect(parseByteSize(input)).toBe(bytes);
+  });
+  it.each(['', 'lots', '-1mb', '0', 0, 1.5])('when given %p then it is not a size', (input) => {
+    expect(parseByteSize(input)).toBeNull();
+  });
+});

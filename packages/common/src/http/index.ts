@@ -1,0 +1,3 @@
+export * from './admin';
+export * from './app-error';
+export * from './middleware';

@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { ZodError } from 'zod';
+import { AppError, type ErrorBody } from './app-error';
+
+const REQUEST_ID_HEADER = 'x-request-id';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Set by {@link requestContext}: the request id and a child logger carrying it. */
+    id: string;
+    log: Logger;
+  }
+}
+
+/**
+ * Gives every request an id (a sane incoming `x-request-id` is kept, so a
+ * request can be followed across services) and a child logger carrying it,
+ * and logs one line per finished request.
+ */
+export function requestContext(logger: Logger): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const incoming = req.headers[REQUEST_ID_HEADER];
+    req.id = typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    req.log = logger.child({ reqId: req.id });
+    res.setHeader(REQUEST_ID_HEADER, req.id);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      req.log.debug(
+        { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 },
+        'request done',
+      );
+    });
+    next();
+  };
+}
+
+/** Builds the error body from a zod error: one detail per issue. */
+export function zodErrorBody(err: ZodError, what = 'invalid request'): ErrorBody {
+  return {
+    error: what,
+    code: 'invalid_request',
+    details: err.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message })),
+  };
+}
+
+interface HttpishError {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+  expose?: boolean;
+  message?: string;
+}
+
+/**
+ * The one error middleware (STYLE.md rule 7): zod errors become 400, AppError
+ * its own status, body-parser errors (malformed JSON, too large) their 4xx,
+ * anything else 500 logged with the error and answered without internals.
+ */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const log = req.log ?? logger;
+    let status = 500;
+    let body: ErrorBody = { error: 'internal error', code: 'internal', details: [] };
+    if (err instanceof ZodError) {
+      status = 400;
+      body = zodErrorBody(err);
+    } else if (err instanceof AppError) {
+      status = err.status;
+      body = { error: err.message, code: err.code, details: [...err.details] };
+    } else if (isClientHttpError(err)) {
+      status = err.status ?? err.statusCode ?? 400;
+      body = { error: clientErrorMessage(err), code: err.type ?? 'bad_request', details: [] };
+    }
+    if (status >= 500) log.error({ err }, 'request failed');
+    else log.info({ status, code: body.code }, 'request rejected');
+    res.status(status).json(body);
+  };
+}
+
+function isClientHttpError(err: unknown): err is HttpishError {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as HttpishError;
+  const status = e.status ?? e.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 && e.expose !== false;
+}
+
+function clientErrorMessage(err: HttpishError): string {
+  if (err.type === 'entity.parse.failed') return 'request body is not valid JSON';
+  if (err.type === 'entity.too.large') return 'request body is larger than the configured limit';
+  return err.message ?? 'bad request';
+}
+
+/** 404 JSON for routes nobody serves. */
+export function notFoundHandler(): RequestHandler {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    next(new AppError('not_found', 404, `no route for ${req.method} ${req.path}`));
+  };
+}

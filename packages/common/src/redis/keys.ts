@@ -1,0 +1,84 @@
+/**
+ * The one registry of Redis names: every key, queue, stream and channel the
+ * services use is built here, under the configured prefix (default `{rps}`, a
+ * Redis Cluster hash tag so multi-key scripts stay on one slot). No other code
+ * spells a key. `docs/redis.md` documents the same layout for `redis-cli` users;
+ * a test checks that the two agree.
+ *
+ * Each builder's comment says: Redis type, TTL, writer(s), reader(s).
+ */
+export interface RedisKeys {
+  /** The prefix itself, as configured. */
+  readonly prefix: string;
+  /** The `prefix` option for BullMQ queues and workers (keys `<prefix>:bull:<queue>:*`). */
+  readonly bullPrefix: string;
+
+  /** hash; no TTL (retention by scheduler-sync); writers: rps-gateway, peer-agent, scheduler-sync; readers: all. The run record (state, peer, execution, timestamps). */
+  run(runId: number): string;
+  /** string; no TTL, deleted with the run; writer: rps-gateway; reader: peer-agent. The run request body exactly as IVIS-core sent it. */
+  runRequest(runId: number): string;
+  /** string; no TTL, deleted with the run; writer: peer-agent (APPEND); readers: rps-gateway, scheduler-sync. The run's stdout log. */
+  runOutput(runId: number): string;
+  /** zset runId -> last change (ms); writers: rps-gateway, peer-agent, scheduler-sync; readers: scheduler-sync (retention, reconciliation). */
+  runIndex(): string;
+
+  /** hash; no TTL; writer: peer-agent (register, heartbeat), scheduler-sync (liveness state), remote-manager (removal); readers: all. One peer's registration. */
+  peer(peerId: string): string;
+  /** zset peerId -> last heartbeat (ms); writer: peer-agent; readers: scheduler-sync (liveness), rps-gateway (task delete fan-out), peer-forwarder. */
+  peers(): string;
+  /** set of runIds; writers: peer-agent, scheduler-sync; readers: scheduler-sync, rps-gateway. Runs a peer holds (dispatched or running). */
+  peerRuns(peerId: string): string;
+  /** stream; trimmed by MAXLEN; writers: rps-gateway (stop, task delete), remote-manager (drain); reader: the peer's agent (consumer group). Durable commands for one peer. */
+  peerControl(peerId: string): string;
+  /** list; TTL 60 s; writer: peer-agent; reader: rps-gateway (BLPOP). The acknowledgement of one control command. */
+  controlAck(commandId: string): string;
+
+  /** channel; writers: peer-agent, scheduler-sync, remote-manager; subscribers: peer-forwarder (allow-list), ip-watchdog. A peer joined, changed address or left. */
+  peerEvents(): string;
+  /** channel; writers: rps-gateway, peer-agent, scheduler-sync; subscribers: dashboards, tests. A run changed state. */
+  runEvents(): string;
+
+  /** string; no TTL; writer: first service that starts (SET NX); readers: ip-watchdog, scheduler-sync. The RPS instance identity (uuid). */
+  instanceId(): string;
+  /** string; no TTL; writer: ip-watchdog; readers: remote-manager, operators. The RPS host's current public address. */
+  publicIp(): string;
+  /** list, capped; no TTL; writer: ip-watchdog; readers: remote-manager, operators. Address changes, newest first, JSON. */
+  publicIpHistory(): string;
+  /** channel; writer: ip-watchdog; subscribers: any service. The public address changed. */
+  publicIpEvents(): string;
+  /** set of decimal serials; no TTL; writer: remote-manager; reader: rps-gateway. Revoked client certificates. */
+  revokedSerials(): string;
+}
+
+/** BullMQ queue names (under {@link RedisKeys.bullPrefix}). */
+export const QUEUES = {
+  /** Run requests published by rps-gateway, consumed by peer-agents within their capacity. Job id = `<runId>:<execution>`. */
+  runs: 'runs',
+  /** Periodic jobs of scheduler-sync (liveness, sync, reconciliation, retention) as job schedulers. */
+  scheduler: 'scheduler',
+} as const;
+
+/** Builds the registry for one prefix. Pure; call once at start-up and pass it down. */
+export function createRedisKeys(prefix: string): RedisKeys {
+  const k = (...parts: Array<string | number>) => [prefix, ...parts].join(':');
+  return Object.freeze({
+    prefix,
+    bullPrefix: k('bull'),
+    run: (runId: number) => k('run', runId),
+    runRequest: (runId: number) => k('run', runId, 'request'),
+    runOutput: (runId: number) => k('run', runId, 'output'),
+    runIndex: () => k('runs'),
+    peer: (peerId: string) => k('peer', peerId),
+    peers: () => k('peers'),
+    peerRuns: (peerId: string) => k('peer', peerId, 'runs'),
+    peerControl: (peerId: string) => k('peer', peerId, 'control'),
+    controlAck: (commandId: string) => k('ack', commandId),
+    peerEvents: () => k('events', 'peers'),
+    runEvents: () => k('events', 'runs'),
+    instanceId: () => k('instance'),
+    publicIp: () => k('ip', 'current'),
+    publicIpHistory: () => k('ip', 'history'),
+    publicIpEvents: () => k('events', 'ip'),
+    revokedSerials: () => k('certs', 'revoked'),
+  });
+}

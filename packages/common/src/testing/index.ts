@@ -1,0 +1,3 @@
+export * from './helpers';
+export * from './redis-server';
+export * from './test-pki';

@@ -1,0 +1,2 @@
+export * from './tls-files';
+export * from './pki';
