@@ -8,6 +8,8 @@ const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.che
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Integration tests start servers and processes; jest 29 reads this only at the top level.
+  testTimeout: 60000,
   projects: [
     {
       displayName: 'unit',
@@ -24,7 +26,6 @@ module.exports = {
       moduleNameMapper,
       transform,
       testEnvironment: 'node',
-      testTimeout: 60000,
       globalSetup: '<rootDir>/scripts/jest-global-setup.js',
     },
   ],

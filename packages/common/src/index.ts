@@ -6,3 +6,6 @@ export * from './redis';
 export * from './runs/run-state';
 export * from './tls';
 export * from './wire/ivis.schemas';
+export * from './contracts';
+export * from './runs/run.store';
+export * from './runs/run-status';

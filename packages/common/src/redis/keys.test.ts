@@ -51,7 +51,7 @@ describe('createRedisKeys', () => {
     expect(keys.publicIpEvents()).toBe('{rps}:events:ip');
     expect(keys.revokedSerials()).toBe('{rps}:certs:revoked');
     expect(keys.bullPrefix).toBe('{rps}:bull');
-    expect(QUEUES).toEqual({ runs: 'runs', scheduler: 'scheduler' });
+    expect(QUEUES).toEqual({ runs: 'runs', scheduler: 'scheduler', pushes: 'pushes' });
   });
 
   it('when every builder is listed here then the test covers the whole registry', () => {

@@ -56,6 +56,8 @@ export const QUEUES = {
   runs: 'runs',
   /** Periodic jobs of scheduler-sync (liveness, sync, reconciliation, retention) as job schedulers. */
   scheduler: 'scheduler',
+  /** Pushes to IVIS-core originated by the RPS itself (queued run stopped, lost run failed); consumed by peer-agents and scheduler-sync. */
+  pushes: 'pushes',
 } as const;
 
 /** Builds the registry for one prefix. Pure; call once at start-up and pass it down. */

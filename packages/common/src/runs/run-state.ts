@@ -135,3 +135,12 @@ export function toRemoteRunState(state: RunState): RemoteRunStateCode {
       return RemoteRunState.RUN_FAIL;
   }
 }
+
+/**
+ * The states from which `event` is legal, derived from the same table as
+ * {@link transition}; the Redis compare-and-set scripts take this list so the
+ * state machine stays written once, in TypeScript.
+ */
+export function statesAllowing(event: RunEvent): RunState[] {
+  return RUN_STATES.filter((state) => TRANSITIONS[state][event] !== undefined);
+}

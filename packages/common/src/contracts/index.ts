@@ -1,0 +1,2 @@
+export * from './peer.contract';
+export * from './run.contract';

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { RUN_STATES } from '../runs/run-state';
+import { emitPushSchema, statusPushSchema } from '../wire/ivis.schemas';
+
+/**
+ * The run record, as stored in the hash at `keys.run(runId)` (values are
+ * strings in Redis; `''` means unset). Only {@link RunStore} writes it, and
+ * only through the state machine (`runs/run-state.ts`).
+ */
+export const runRecordSchema = z.object({
+  runId: z.coerce.number().int().nonnegative(),
+  state: z.enum(RUN_STATES),
+  /** Increments each time IVIS-core submits the run anew after it ended; BullMQ job ids carry it. */
+  execution: z.coerce.number().int().min(1),
+  /** The peer that holds (or held) the run; '' while queued. */
+  peerId: z.string().default(''),
+  taskId: z.coerce.number().int(),
+  jobId: z.coerce.number().int(),
+  createdAt: z.coerce.number().int(),
+  updatedAt: z.coerce.number().int(),
+  startedAt: z.string().default(''),
+  finishedAt: z.string().default(''),
+  /** The `error` field of the status answer (failure message shown in IVIS). */
+  error: z.string().default(''),
+  /** Why the run is in its state, for operators (e.g. "peer peer-2 lost"). */
+  reason: z.string().default(''),
+});
+/** The parsed run record. */
+export type RunRecord = z.infer<typeof runRecordSchema>;
+
+/** Data of a job on the `runs` queue: which run and which execution of it. */
+export const runJobDataSchema = z.object({
+  runId: z.number().int().nonnegative(),
+  execution: z.number().int().min(1),
+});
+export type RunJobData = z.infer<typeof runJobDataSchema>;
+
+/** The BullMQ job id of one execution (BullMQ forbids ':' in custom ids). */
+export function runJobId(runId: number, execution: number): string {
+  return `run-${runId}-${execution}`;
+}
+
+/**
+ * A command on a peer's control stream (`keys.peerControl(peerId)`). Durable:
+ * a peer that is offline reads it when it returns.
+ * - `stop`: stop the run if this peer runs that execution (acknowledged).
+ * - `deleteRun`: the run was deleted; stop it if running, forget it.
+ * - `deleteTask`: remove the task's build directory and cache.
+ * - `drain`: take no new runs, finish current ones.
+ */
+export const controlCommandSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('stop'),
+    id: z.string().min(1),
+    runId: z.number().int(),
+    execution: z.number().int(),
+  }),
+  z.object({ kind: z.literal('deleteRun'), id: z.string().min(1), runId: z.number().int() }),
+  z.object({ kind: z.literal('deleteTask'), id: z.string().min(1), taskId: z.number().int() }),
+  z.object({ kind: z.literal('drain'), id: z.string().min(1) }),
+]);
+export type ControlCommand = z.infer<typeof controlCommandSchema>;
+
+/** The acknowledgement an agent LPUSHes to `keys.controlAck(command.id)`. */
+export const controlAckSchema = z.object({
+  id: z.string().min(1),
+  peerId: z.string().min(1),
+  ok: z.boolean(),
+  message: z.string().default(''),
+});
+export type ControlAck = z.infer<typeof controlAckSchema>;
+
+/**
+ * A push to IVIS-core originated by the RPS itself rather than by a running
+ * job (a queued run stopped, a lost peer's run failed): job data on the
+ * `pushes` queue, delivered through the forwarder's trusted route by whichever
+ * consumer is up (peer-agents, scheduler-sync), with retries.
+ */
+export const pushJobDataSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('status'), body: statusPushSchema }),
+  z.object({ kind: z.literal('emit'), body: emitPushSchema }),
+]);
+export type PushJobData = z.infer<typeof pushJobDataSchema>;
+
+/** A message on `keys.runEvents()`: a run changed state (a hint for subscribers; the record is the truth). */
+export const runStateMessageSchema = z.object({
+  runId: z.number().int(),
+  execution: z.number().int(),
+  state: z.enum(RUN_STATES),
+  peerId: z.string(),
+  at: z.number().int(),
+});
+export type RunStateMessage = z.infer<typeof runStateMessageSchema>;
+
+/** The consumer group every agent uses on its own control stream. */
+export const CONTROL_GROUP = 'agent';
+/** Control streams are trimmed to about this many entries (XADD MAXLEN ~). */
+export const CONTROL_STREAM_MAXLEN = 10_000;
+/** How long an acknowledgement list lives (seconds) if nobody pops it. */
+export const CONTROL_ACK_TTL_S = 60;

@@ -1,0 +1,150 @@
+import type { Redis } from 'ioredis';
+import {
+  closeRedis,
+  createRedis,
+  createRedisKeys,
+  RunStore,
+  toStatusResponse,
+  waitForRedis,
+} from '@rps/common';
+import { startRedisServer, testLogger, uniquePrefix, type TestRedisServer } from '@rps/common/testing';
+
+describe('RunStore against a real Redis', () => {
+  let server: TestRedisServer;
+  let redis: Redis;
+  let store: RunStore;
+  let keys: ReturnType<typeof createRedisKeys>;
+  const body = Buffer.from('{"taskId":7,"codeArchive":{"type":"Buffer","data":[0,255]},"x":"\u00e9"}');
+  const meta = { taskId: 7, jobId: 5 };
+
+  beforeAll(async () => {
+    server = await startRedisServer({ appendonly: true });
+    redis = createRedis({ url: server.url, role: 'worker', name: 'run-store-test', logger: testLogger() });
+    await waitForRedis(redis);
+  });
+  beforeEach(() => {
+    keys = createRedisKeys(uniquePrefix());
+    store = new RunStore(redis, keys);
+  });
+  afterAll(async () => {
+    await closeRedis(redis);
+    await server.stop();
+  });
+
+  it('when a run is submitted then it is queued with execution 1 and the body is kept byte for byte', async () => {
+    expect(await store.submit(42, body, meta, 1000)).toEqual({
+      outcome: 'created',
+      execution: 1,
+      state: 'queued',
+    });
+    expect((await store.request(42))?.equals(body)).toBe(true);
+    expect(await store.get(42)).toMatchObject({
+      runId: 42,
+      state: 'queued',
+      execution: 1,
+      taskId: 7,
+      jobId: 5,
+    });
+    expect(await redis.zscore(keys.runIndex(), '42')).toBe('1000');
+  });
+
+  it('when a live run is submitted again then nothing changes (idempotent retry)', async () => {
+    await store.submit(42, body, meta);
+    await store.apply(42, 'dispatch', { peerId: 'p1', execution: 1 });
+    expect(await store.submit(42, Buffer.from('{}'), meta)).toEqual({
+      outcome: 'existing',
+      execution: 1,
+      state: 'dispatched',
+    });
+    expect((await store.request(42))?.equals(body)).toBe(true);
+  });
+
+  it('when a final run is submitted again then a new execution starts with empty output', async () => {
+    await store.submit(42, body, meta);
+    await store.apply(42, 'dispatch', { peerId: 'p1' });
+    await store.apply(42, 'start', { peerId: 'p1' });
+    await store.appendOutput(42, 1, 'old');
+    await store.apply(42, 'succeed', { peerId: 'p1', fields: { finishedAt: '2026-01-01T00:00:00.000Z' } });
+    expect(await store.submit(42, body, meta)).toEqual({
+      outcome: 'resubmitted',
+      execution: 2,
+      state: 'queued',
+    });
+    const record = await store.get(42);
+    expect(record).toMatchObject({ state: 'queued', execution: 2, peerId: '', finishedAt: '' });
+    expect(await store.output(42)).toBe('');
+    expect(await store.appendOutput(42, 1, 'late write of execution 1')).toBe(false);
+  });
+
+  it('when a peer dispatches and starts a run then it owns it, and a second start is refused', async () => {
+    await store.submit(1, body, meta);
+    expect(await store.apply(1, 'dispatch', { peerId: 'p1', execution: 1 })).toEqual({
+      ok: true,
+      state: 'dispatched',
+      execution: 1,
+    });
+    expect(await redis.smembers(keys.peerRuns('p1'))).toEqual(['1']);
+    expect(await store.apply(1, 'start', { peerId: 'p2' })).toMatchObject({ ok: false, state: 'dispatched' });
+    expect(await store.apply(1, 'start', { peerId: 'p1' })).toMatchObject({ ok: true, state: 'running' });
+    const again = await store.apply(1, 'start', { peerId: 'p1' });
+    expect(again).toEqual({ ok: false, reason: 'cannot start a run that is running', state: 'running' });
+  });
+
+  it('when a run ends then it leaves its peer set and carries finishedAt and error into the status', async () => {
+    await store.submit(3, body, meta);
+    await store.apply(3, 'dispatch', { peerId: 'p1' });
+    await store.apply(3, 'start', { peerId: 'p1' });
+    await store.appendOutput(3, 1, 'step 1\n');
+    const done = await store.apply(3, 'fail', {
+      peerId: 'p1',
+      fields: { finishedAt: '2026-01-01T00:00:00.000Z', error: 'Run failed with code 1' },
+    });
+    expect(done).toEqual({ ok: true, state: 'failed', execution: 1 });
+    expect(await redis.smembers(keys.peerRuns('p1'))).toEqual([]);
+    const record = (await store.get(3))!;
+    expect(toStatusResponse(record, await store.output(3))).toEqual({
+      status: 2,
+      output: 'step 1\n',
+      error: 'Run failed with code 1',
+      finished_at: '2026-01-01T00:00:00.000Z',
+    });
+  });
+
+  it('when a dispatched run is requeued then it has no owner and can be dispatched elsewhere', async () => {
+    await store.submit(4, body, meta);
+    await store.apply(4, 'dispatch', { peerId: 'p1' });
+    expect(await store.apply(4, 'requeue', { peerId: 'p1' })).toMatchObject({ ok: true, state: 'queued' });
+    expect((await store.get(4))?.peerId).toBe('');
+    expect(await redis.smembers(keys.peerRuns('p1'))).toEqual([]);
+    expect(await store.apply(4, 'dispatch', { peerId: 'p2' })).toMatchObject({ ok: true });
+  });
+
+  it('when an event names another execution then it is dropped', async () => {
+    await store.submit(5, body, meta);
+    expect(await store.apply(5, 'stop', { execution: 2 })).toMatchObject({ ok: false, state: 'queued' });
+    expect(await store.apply(5, 'stop', { execution: 1 })).toMatchObject({ ok: true, state: 'stopped' });
+  });
+
+  it('when a run is deleted then every key is gone, output cannot come back, and deleting again is fine', async () => {
+    await store.submit(6, body, meta);
+    await store.apply(6, 'dispatch', { peerId: 'p1' });
+    expect((await store.delete(6))?.peerId).toBe('p1');
+    expect(await redis.exists(keys.run(6), keys.runRequest(6), keys.runOutput(6))).toBe(0);
+    expect(await redis.smembers(keys.peerRuns('p1'))).toEqual([]);
+    expect(await store.appendOutput(6, 1, 'late')).toBe(false);
+    expect(await redis.exists(keys.runOutput(6))).toBe(0);
+    expect(await store.delete(6)).toBeNull();
+    expect(await store.apply(6, 'start', { peerId: 'p1' })).toEqual({
+      ok: false,
+      reason: 'run 6 does not exist',
+      state: null,
+    });
+  });
+
+  it('when Redis restarts with AOF on then accepted runs are still there', async () => {
+    await store.submit(7, body, meta);
+    await server.restart();
+    await waitForRedis(redis);
+    expect(await store.get(7)).toMatchObject({ state: 'queued', execution: 1 });
+  });
+});
