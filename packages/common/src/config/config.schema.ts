@@ -108,6 +108,14 @@ export function createConfigSchema(baseDir: string) {
     .strictObject({
       admin: listen('127.0.0.1', 9329),
       heartbeatTimeoutMs: z.number().int().min(1000).default(15000),
+      /** How often liveness and reconciliation run. */
+      tickMs: z.number().int().min(100).default(5000),
+      /** How often agents' admin endpoints are probed (the sync round). */
+      syncIntervalMs: z.number().int().min(1000).default(30000),
+      /** Final runs older than this are removed with their output. */
+      retentionMs: z.number().int().min(60_000).default(7 * 86_400_000),
+      /** The forwarder's trusted route, for pushes the RPS itself makes (lost runs); null leaves them to the agents. */
+      trustedUrlBase: httpUrl.nullable().default(null),
     })
     .prefault({});
 
@@ -117,6 +125,16 @@ export function createConfigSchema(baseDir: string) {
       intervalMs: z.number().int().min(1000).default(60000),
       override: z.string().min(1).nullable().default(null),
       notify: z.array(httpUrl).default([]),
+      /** Where the public address comes from: a network interface, an HTTP echo URL, or a command's stdout. */
+      source: z
+        .discriminatedUnion('kind', [
+          z.strictObject({ kind: z.literal('interface'), name: z.string().min(1).nullable().default(null) }),
+          z.strictObject({ kind: z.literal('http'), url: httpUrl }),
+          z.strictObject({ kind: z.literal('command'), command: z.string().min(1) }),
+        ])
+        .default({ kind: 'interface', name: null }),
+      /** Per-request timeout of a notification. */
+      notifyTimeoutMs: z.number().int().min(100).default(5000),
     })
     .prefault({});
 
