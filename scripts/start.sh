@@ -16,30 +16,42 @@ export RPS_CONFIG="${RPS_CONFIG:-$RPS_ROOT/config/default.yaml}"
 
 mkdir -p "$RPS_STATE/logs"
 pids=()
-stop_all() {
-  trap - INT TERM EXIT
+stop_all() { # exit code
+  trap - INT TERM
   [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
   say "stopped"
+  exit "$1"
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all 0' INT TERM
 
-# Services in start order; each is packages/<dir>/dist/main.js (DESIGN.md, Commands).
-SERVICES=(rps-gateway peer-forwarder scheduler-sync ip-watchdog remote-manager peer-agent)
-started=0
-for svc in "${SERVICES[@]}"; do
-  main="packages/$svc/dist/main.js"
-  [ -f "$main" ] || continue
-  node "$main" >>"$RPS_STATE/logs/$svc.log" 2>&1 &
+run_bg() { # name, then the command; logs to .rps/logs/<name>.log
+  local name=$1; shift
+  "$@" >>"$RPS_STATE/logs/$name.log" 2>&1 &
   pids+=($!)
+  say "started $name (pid $!, log .rps/logs/$name.log)"
+}
+
+# The simulated IVIS-core the forwarder relays to (scripts/sim-ivis-core.js).
+run_bg sim-ivis-core node scripts/sim-ivis-core.js serve
+# RPS-host services in start order; each is packages/<dir>/dist/main.js (DESIGN.md, Commands).
+started=0
+for svc in rps-gateway peer-forwarder scheduler-sync ip-watchdog remote-manager; do
+  [ -f "packages/$svc/dist/main.js" ] || continue
+  run_bg "$svc" node "packages/$svc/dist/main.js"
   started=$((started + 1))
-  say "started $svc (pid $!, log .rps/logs/$svc.log)"
 done
-if [ "$started" = 0 ]; then
-  say "no service package is built yet: Redis and certificates are ready, nothing else to run"
-  trap - INT TERM EXIT
-  exit 0
+# Two local peers, each with its own file as on a real peer.
+if [ -f packages/peer-agent/dist/main.js ]; then
+  for n in 1 2; do
+    run_bg "peer-$n" env RPS_CONFIG="$RPS_ROOT/config/local-peer-$n.yaml" node packages/peer-agent/dist/main.js
+    started=$((started + 1))
+  done
 fi
-say "pool is up; Ctrl-C stops it"
+if [ "$started" = 0 ]; then
+  say "no service package is built yet: Redis, certificates and the simulated IVIS-core are ready"
+fi
+say "pool is up; try: node scripts/sim-ivis-core.js submit scripts/demo   (Ctrl-C stops the pool)"
 wait -n "${pids[@]}" || true
-die "a service exited; see .rps/logs"
+say "a service exited; see .rps/logs"
+stop_all 1
