@@ -18,20 +18,28 @@ ensure_node_modules() {
   fi
 }
 
-# Makes sure Debian's redis-server binary exists: installs it as root with apt,
+# Installs Debian packages whose commands are missing, as root with apt;
 # otherwise stops with the one command a person should run.
-ensure_redis_server() {
-  command -v redis-server >/dev/null && return 0
+# Usage: ensure_debian_packages command:package ...
+ensure_debian_packages() {
+  local missing=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing redis-server (Debian package)"
+    say "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-    # Debian's package may start a system instance; the project never relies on it.
-    command -v redis-server >/dev/null || die "redis-server still missing after apt-get install"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    die "redis-server is missing: run 'sudo apt-get install -y redis-server' (or set REDIS_URL to a running Redis)"
+    die "missing Debian packages: run 'sudo apt-get install -y ${missing[*]}'"
   fi
+}
+
+# Debian's redis-server: tests start their own servers from it, the quick start may.
+ensure_redis_server() {
+  ensure_debian_packages redis-server:redis-server
 }
 
 build() {

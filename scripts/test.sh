@@ -5,7 +5,9 @@
 source "$(dirname "$0")/lib.sh"
 cd "$RPS_ROOT"
 ensure_node_modules
-ensure_redis_server
+# redis-server for every integration test; apache2 plays IVIS-core's TLS front
+# (renegotiation for a client certificate) in the forwarder's tests.
+ensure_debian_packages redis-server:redis-server apache2:apache2
 build
 say "format check";  npx --no-install prettier --check . >/dev/null
 say "lint";          npx --no-install eslint . --max-warnings 0
