@@ -60,6 +60,13 @@ export function createConfigSchema(baseDir: string) {
       admin: listen('127.0.0.1', 9327),
       tls: tlsFiles('certs'),
       bodyLimit: byteSize.default(64 * 1024 ** 2),
+      /** How long a stop of a running run waits for the owning agent's acknowledgement (then 503). */
+      stopAckTimeoutMs: z.number().int().min(100).default(5000),
+      /** How long a connection's "client certificate not revoked" verdict holds before it is checked again. */
+      revocationRecheckMs: z.number().int().min(1000).default(60_000),
+      /** Delivery attempts of pushes the gateway originates (a stopped queued run), with exponential backoff. */
+      pushAttempts: z.number().int().min(1).default(10),
+      pushBackoffMs: z.number().int().min(10).default(1000),
     })
     .prefault({});
 

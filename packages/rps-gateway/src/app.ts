@@ -1,0 +1,156 @@
+import https from 'node:https';
+import express, { type Express } from 'express';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import {
+  createAdminApp,
+  errorHandler,
+  notFoundHandler,
+  requestContext,
+  RunStore,
+  type Logger,
+  type RedisKeys,
+} from '@rps/common';
+import { GATEWAY_DEFAULTS } from './gateway.constants';
+import { clientCertGuard } from './http/client-cert.middleware';
+import { createGatewayMetrics, metricsMiddleware } from './metrics/gateway.metrics';
+import { runsRoutes } from './routes/runs.routes';
+import { tasksRoutes } from './routes/tasks.routes';
+import { RunsService } from './services/runs.service';
+import { StopService } from './services/stop.service';
+import { TasksService } from './services/tasks.service';
+import { BlockingPool } from './stores/blocking-pool';
+import { ControlStore } from './stores/control.store';
+import { PeerStore } from './stores/peer.store';
+import { PushQueueStore } from './stores/push-queue.store';
+import { RevocationStore } from './stores/revocation.store';
+import { RunEventsStore } from './stores/run-events.store';
+import { RunQueueStore } from './stores/run-queue.store';
+
+/** Tunables with defaults from {@link GATEWAY_DEFAULTS}. */
+export interface GatewayOptions {
+  bodyLimit: number;
+  stopAckTimeoutMs?: number;
+  revocationRecheckMs?: number;
+  ackPoolIdle?: number;
+  pushAttempts?: number;
+  pushBackoffMs?: number;
+}
+
+/** Everything the gateway is built from; main.ts and tests create these. */
+export interface GatewayDeps {
+  logger: Logger;
+  keys: RedisKeys;
+  /** Request-role connection (fails fast): run records, streams, revocation list. */
+  redis: Redis;
+  /** Makes a worker-role connection for blocking reads (stop acknowledgements). */
+  createBlockingRedis: () => Redis;
+  runsQueue: Queue;
+  pushesQueue: Queue;
+  registry: Registry;
+  options: GatewayOptions;
+}
+
+/** The built gateway: apps to serve and what must be closed on shutdown. */
+export interface Gateway {
+  /** The public app (serve it with {@link createHttpsServer}). */
+  app: Express;
+  /** `/healthz`, `/readyz`, `/metrics`. */
+  adminApp: Express;
+  /** Closes the blocking connections (the caller owns `redis` and the queues). */
+  close(): Promise<void>;
+}
+
+/** Builds the gateway from its dependencies; never listens or connects. */
+export function createApp(deps: GatewayDeps): Gateway {
+  const { logger, keys, redis, options } = deps;
+  const opts = { ...GATEWAY_DEFAULTS, ...options };
+  const blocking = new BlockingPool(deps.createBlockingRedis, opts.ackPoolIdle);
+  const runQueue = new RunQueueStore(deps.runsQueue);
+  const control = new ControlStore(redis, keys, blocking);
+  const events = new RunEventsStore(redis, keys);
+  const runStore = new RunStore(redis, keys);
+  const pushQueue = new PushQueueStore(deps.pushesQueue, {
+    attempts: opts.pushAttempts,
+    backoffMs: opts.pushBackoffMs,
+  });
+  const revocations = new RevocationStore(redis, keys);
+  const metrics = createGatewayMetrics(deps.registry, () => runQueue.depth(), logger);
+
+  const runs = new RunsService({
+    runs: runStore,
+    runQueue,
+    control,
+    events,
+    logger: logger.child({ component: 'runs' }),
+  });
+  const stop = new StopService({
+    runs: runStore,
+    runQueue,
+    pushQueue,
+    control,
+    events,
+    logger: logger.child({ component: 'stop' }),
+    ackTimeoutMs: opts.stopAckTimeoutMs,
+  });
+  const tasks = new TasksService({
+    peers: new PeerStore(redis, keys, logger),
+    control,
+    logger: logger.child({ component: 'tasks' }),
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext(logger));
+  app.use(metricsMiddleware(metrics));
+  app.use(
+    clientCertGuard({
+      isRevoked: (serial) => revocations.isRevoked(serial),
+      recheckMs: opts.revocationRecheckMs,
+    }),
+  );
+  app.use(runsRoutes({ runs, stop, metrics, bodyLimit: opts.bodyLimit }));
+  app.use(tasksRoutes({ tasks }));
+  app.use(notFoundHandler());
+  app.use(errorHandler(logger));
+
+  const adminApp = createAdminApp({
+    logger: logger.child({ component: 'admin' }),
+    registry: deps.registry,
+    checks: {
+      redis: async () => {
+        await redis.ping();
+      },
+    },
+  });
+
+  return { app, adminApp, close: () => blocking.close() };
+}
+
+/** TLS material for the public listener. */
+export interface GatewayTls {
+  cert: Buffer | string;
+  key: Buffer | string;
+  ca: Buffer | string;
+}
+
+/**
+ * The public mTLS server: only clients with a certificate from `ca` complete
+ * the handshake (the original RPS never enforced this). TLS 1.2 stays
+ * allowed because IVIS-core's front speaks it.
+ */
+export function createHttpsServer(app: Express, tls: GatewayTls): https.Server {
+  return https.createServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      ca: tls.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    },
+    app,
+  );
+}

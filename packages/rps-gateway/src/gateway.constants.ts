@@ -1,0 +1,20 @@
+/**
+ * Defaults of the gateway's tunables for code that builds the app without a
+ * config file (tests, benchmarks). main.ts passes the `gateway.*` config keys,
+ * whose schema defaults are the same values; `ackPoolIdle` is not a config key.
+ */
+export const GATEWAY_DEFAULTS = {
+  /** How long a stop of a running run waits for the owning agent's acknowledgement. */
+  stopAckTimeoutMs: 5000,
+  /** How long a TLS connection's "not revoked" verdict is trusted before it is checked again. */
+  revocationRecheckMs: 60_000,
+  /** Idle blocking Redis connections kept for stop acknowledgements. */
+  ackPoolIdle: 4,
+  /** Delivery attempts of a push the gateway originates (a stopped queued run). */
+  pushAttempts: 10,
+  /** First retry delay of those pushes; BullMQ doubles it each attempt. */
+  pushBackoffMs: 1000,
+} as const;
+
+/** What IVIS-core shows for a run stopped before it started (the RJR's wording, ivis-protocol.md 3.3). */
+export const RUN_CANCELLED_MESSAGE = 'INFO: Run Cancelled\n';

@@ -1,0 +1,107 @@
+import http from 'node:http';
+import { Queue } from 'bullmq';
+import {
+  closeRedis,
+  closeServer,
+  createLogger,
+  createMetricsRegistry,
+  createRedis,
+  createRedisKeys,
+  installProcessHandlers,
+  listen,
+  loadConfigOrExit,
+  loadTlsFiles,
+  QUEUES,
+  safeRedisUrl,
+  Shutdown,
+  TlsFilesError,
+  waitForRedis,
+  type Logger,
+  type TlsMaterial,
+} from '@rps/common';
+import { createApp, createHttpsServer } from './app';
+
+/** Like a config problem: one line per problem on stderr, exit 2, no stack trace. */
+function loadTlsOrExit(paths: { cert: string; key: string; ca: string }): TlsMaterial {
+  try {
+    return loadTlsFiles(paths);
+  } catch (err) {
+    if (!(err instanceof TlsFilesError)) throw err;
+    process.stderr.write(err.problems.map((p) => `gateway.tls: ${p}`).join('\n') + '\n');
+    return process.exit(2);
+  }
+}
+
+function createQueue(
+  name: string,
+  connection: ReturnType<typeof createRedis>,
+  prefix: string,
+  logger: Logger,
+) {
+  const queue = new Queue(name, { connection, prefix });
+  queue.on('error', (err) => logger.warn({ err: { message: err.message }, queue: name }, 'queue error'));
+  return queue;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit(['gateway']);
+  const logger = createLogger({ name: 'rps-gateway', level: config.log.level });
+  const tls = loadTlsOrExit(config.gateway.tls);
+  const keys = createRedisKeys(config.redis.prefix);
+  const { url } = config.redis;
+
+  const redis = createRedis({ url, role: 'request', name: 'rps-gateway', logger });
+  await waitForRedis(redis);
+  const queueLog = logger.child({ component: 'queues' });
+  const runsQueue = createQueue(QUEUES.runs, redis, keys.bullPrefix, queueLog);
+  const pushesQueue = createQueue(QUEUES.pushes, redis, keys.bullPrefix, queueLog);
+  const registry = createMetricsRegistry('rps-gateway');
+
+  const gateway = createApp({
+    logger,
+    keys,
+    redis,
+    createBlockingRedis: () => createRedis({ url, role: 'worker', name: 'rps-gateway-ack', logger }),
+    runsQueue,
+    pushesQueue,
+    registry,
+    options: {
+      bodyLimit: config.gateway.bodyLimit,
+      stopAckTimeoutMs: config.gateway.stopAckTimeoutMs,
+      revocationRecheckMs: config.gateway.revocationRecheckMs,
+      pushAttempts: config.gateway.pushAttempts,
+      pushBackoffMs: config.gateway.pushBackoffMs,
+    },
+  });
+  const server = createHttpsServer(gateway.app, tls);
+  const adminServer = http.createServer(gateway.adminApp);
+
+  const shutdown = new Shutdown(logger)
+    .add('public listener', () => closeServer(server))
+    .add('admin listener', () => closeServer(adminServer))
+    .add('stop waits', () => gateway.close())
+    .add('queues', async () => {
+      await Promise.all([runsQueue.close(), pushesQueue.close()]);
+    })
+    .add('redis', () => closeRedis(redis));
+  installProcessHandlers(shutdown, logger);
+
+  const admin = await listen(adminServer, config.gateway.admin, logger);
+  const publicAddress = await listen(server, config.gateway.listen, logger);
+  logger.info(
+    {
+      listen: `${publicAddress.address}:${publicAddress.port}`,
+      admin: `${admin.address}:${admin.port}`,
+      redis: safeRedisUrl(url),
+      prefix: config.redis.prefix,
+      serverCertificate: tls.certificate.subject,
+    },
+    'rps-gateway started',
+  );
+}
+
+main().catch((err: unknown) => {
+  // Before the process handlers exist (bad Redis URL, port taken): say why and stop.
+  process.stderr.write(`rps-gateway failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,23 @@
+import { AppError } from '@rps/common';
+import { parseIdParam } from './params';
+
+describe('parseIdParam', () => {
+  it('when the id is canonical decimal then it is returned as a number', () => {
+    expect(parseIdParam('run_id', '42')).toBe(42);
+    expect(parseIdParam('task_id', '0')).toBe(0);
+  });
+
+  it.each(['042', '-1', '4.2', '1e3', 'abc', '', '99999999999999999999'])(
+    'when the id is %p then a 400 names the parameter',
+    (raw) => {
+      let caught: unknown;
+      try {
+        parseIdParam('task_id', raw);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(AppError);
+      expect(caught).toMatchObject({ status: 400, details: [{ path: 'task_id' }] });
+    },
+  );
+});

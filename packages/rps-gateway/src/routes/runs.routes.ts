@@ -1,0 +1,56 @@
+import express, { Router, type RequestHandler } from 'express';
+import type { RunsService } from '../services/runs.service';
+import type { StopService } from '../services/stop.service';
+import type { GatewayMetrics } from '../metrics/gateway.metrics';
+import { parseIdParam } from './params';
+
+/** What the run routes need. */
+export interface RunsRoutesDeps {
+  runs: RunsService;
+  stop: StopService;
+  metrics: GatewayMetrics;
+  bodyLimit: number;
+}
+
+/**
+ * The job-runner interface for runs under `/rps` (ivis-protocol.md 1.2).
+ * Success bodies mirror the RJR: empty for POST and DELETE, the status object
+ * for GET.
+ */
+export function runsRoutes({ runs, stop, metrics, bodyLimit }: RunsRoutesDeps): Router {
+  const router = Router();
+  // Raw bytes whatever the content type: the body is stored and forwarded
+  // byte for byte, and parsed once by the service for validation only.
+  const rawBody: RequestHandler = express.raw({ type: () => true, limit: bodyLimit });
+
+  router.post('/rps/run/:run_id', rawBody, async (req, res) => {
+    const runId = parseIdParam('run_id', req.params.run_id);
+    const body: unknown = req.body;
+    const raw = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+    const result = await runs.submit(runId, raw);
+    metrics.runsAccepted.inc({ outcome: result.outcome });
+    req.log.info({ runId, ...result }, 'run accepted');
+    res.status(200).end();
+  });
+
+  router.get('/rps/run/:run_id', async (req, res) => {
+    const runId = parseIdParam('run_id', req.params.run_id);
+    res.status(200).json(await runs.status(runId));
+  });
+
+  // IVIS-core sends `{"timeout":2000}` here by mistake; the body means nothing.
+  router.post('/rps/run/:run_id/stop', async (req, res) => {
+    const runId = parseIdParam('run_id', req.params.run_id);
+    const outcome = await stop.stop(runId);
+    req.log.info({ runId, outcome }, 'stop handled');
+    res.status(200).end();
+  });
+
+  router.delete('/rps/run/:run_id', async (req, res) => {
+    const runId = parseIdParam('run_id', req.params.run_id);
+    await runs.delete(runId);
+    res.status(200).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AppError,
+  isFinalState,
+  toStatusResponse,
+  type Logger,
+  type RunStatusResponse,
+  type RunStore,
+  type SubmitResult,
+} from '@rps/common';
+import type { ControlStore } from '../stores/control.store';
+import type { RunEventsStore } from '../stores/run-events.store';
+import type { RunQueueStore } from '../stores/run-queue.store';
+import { parseRunRequest } from './run-request.parser';
+
+/** What {@link RunsService} is built from. */
+export interface RunsServiceDeps {
+  runs: RunStore;
+  runQueue: RunQueueStore;
+  control: ControlStore;
+  events: RunEventsStore;
+  logger: Logger;
+}
+
+/** Submit, status and delete of runs: everything but stop, which has its own service. */
+export class RunsService {
+  constructor(private readonly deps: RunsServiceDeps) {}
+
+  /**
+   * Records a run and publishes its job; never waits for a peer (IVIS-core
+   * gives up after 2 s). A live run answers as accepted without a new
+   * execution; a queued one gets its job added again, which repairs a crash
+   * between the record and the job and is a no-op otherwise.
+   */
+  async submit(runId: number, raw: Buffer): Promise<SubmitResult> {
+    const meta = parseRunRequest(raw);
+    const result = await this.deps.runs.submit(runId, raw, meta);
+    if (result.outcome !== 'existing' || result.state === 'queued') {
+      await this.deps.runQueue.enqueue(runId, result.execution);
+    }
+    if (result.outcome !== 'existing') {
+      this.publish(runId, result.execution, 'queued');
+    }
+    return result;
+  }
+
+  /** The job-runner status answer; 404 for a run the RPS does not know. */
+  async status(runId: number): Promise<RunStatusResponse> {
+    const [record, output] = await Promise.all([this.deps.runs.get(runId), this.deps.runs.output(runId)]);
+    if (!record) throw runNotFound(runId);
+    return toStatusResponse(record, output);
+  }
+
+  /**
+   * Forgets a run. Idempotent; waits on nothing but Redis writes, because
+   * IVIS-core sends it while its handling of the run's final push is open.
+   * A live run's peer is told through its durable stream, without waiting.
+   */
+  async delete(runId: number): Promise<void> {
+    const old = await this.deps.runs.delete(runId);
+    if (!old) return;
+    if (old.peerId && !isFinalState(old.state)) {
+      await this.deps.control.send(old.peerId, { kind: 'deleteRun', id: randomUUID(), runId });
+    }
+    if (!isFinalState(old.state)) {
+      // A locked job stays; the agent's compare-and-set fails on the missing record.
+      await this.deps.runQueue.removeWaiting(runId, old.execution);
+    }
+    this.deps.logger.info({ runId, state: old.state, peerId: old.peerId }, 'run deleted');
+  }
+
+  private publish(runId: number, execution: number, state: 'queued'): void {
+    this.deps.events
+      .publish({ runId, execution, state, peerId: '', at: Date.now() })
+      .catch((err: unknown) => this.deps.logger.warn({ err, runId }, 'run event not published'));
+  }
+}
+
+/** The 404 of an unknown run, shared by the run services. */
+export function runNotFound(runId: number): AppError {
+  return new AppError('run_not_found', 404, `run ${runId} not found`);
+}
