@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseByteSize } from './size';
@@ -130,7 +131,11 @@ export function createConfigSchema(baseDir: string) {
     .strictObject({
       admin: listen('127.0.0.1', 9330),
       intervalMs: z.number().int().min(1000).default(60000),
-      override: z.string().min(1).nullable().default(null),
+      override: z
+        .string()
+        .refine((ip) => isIP(ip) !== 0, 'must be an IPv4 or IPv6 address')
+        .nullable()
+        .default(null),
       notify: z.array(httpUrl).default([]),
       /** Where the public address comes from: a network interface, an HTTP echo URL, or a command's stdout. */
       source: z

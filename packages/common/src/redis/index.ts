@@ -1,3 +1,4 @@
 export * from './connection';
 export * from './keys';
 export * from './lua';
+export * from './instance';

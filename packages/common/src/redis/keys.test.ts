@@ -14,6 +14,8 @@ const PLACEHOLDER_ARGS: Record<Builder, string[]> = {
   peers: [],
   peerRuns: ['<peerId>'],
   peerControl: ['<peerId>'],
+  peerSync: ['<peerId>'],
+  peerAddressHistory: ['<peerId>'],
   controlAck: ['<commandId>'],
   peerEvents: [],
   runEvents: [],
@@ -42,6 +44,8 @@ describe('createRedisKeys', () => {
     expect(keys.peers()).toBe('{rps}:peers');
     expect(keys.peerRuns('peer-1')).toBe('{rps}:peer:peer-1:runs');
     expect(keys.peerControl('peer-1')).toBe('{rps}:peer:peer-1:control');
+    expect(keys.peerSync('peer-1')).toBe('{rps}:peer:peer-1:sync');
+    expect(keys.peerAddressHistory('peer-1')).toBe('{rps}:peer:peer-1:addresses');
     expect(keys.controlAck('c1')).toBe('{rps}:ack:c1');
     expect(keys.peerEvents()).toBe('{rps}:events:peers');
     expect(keys.runEvents()).toBe('{rps}:events:runs');

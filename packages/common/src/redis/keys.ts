@@ -30,6 +30,10 @@ export interface RedisKeys {
   peerRuns(peerId: string): string;
   /** stream; trimmed by MAXLEN; writers: rps-gateway (stop, task delete), remote-manager (drain); reader: the peer's agent (consumer group). Durable commands for one peer. */
   peerControl(peerId: string): string;
+  /** hash (ok, status, version, rttMs, at, error, halfDead); no TTL; writer: scheduler-sync (sync round); readers: remote-manager, operators. The last probe of a peer's agent. */
+  peerSync(peerId: string): string;
+  /** list, capped at 100, newest first, JSON {address, previous, at}; no TTL; writer: ip-watchdog; readers: remote-manager, operators. A peer's address changes. */
+  peerAddressHistory(peerId: string): string;
   /** list; TTL 60 s; writer: peer-agent; reader: rps-gateway (BLPOP). The acknowledgement of one control command. */
   controlAck(commandId: string): string;
 
@@ -74,6 +78,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
     peers: () => k('peers'),
     peerRuns: (peerId: string) => k('peer', peerId, 'runs'),
     peerControl: (peerId: string) => k('peer', peerId, 'control'),
+    peerSync: (peerId: string) => k('peer', peerId, 'sync'),
+    peerAddressHistory: (peerId: string) => k('peer', peerId, 'addresses'),
     controlAck: (commandId: string) => k('ack', commandId),
     peerEvents: () => k('events', 'peers'),
     runEvents: () => k('events', 'runs'),
