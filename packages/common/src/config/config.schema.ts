@@ -77,7 +77,29 @@ export function createConfigSchema(baseDir: string) {
   const forwarder = z
     .strictObject({
       admin: listen('127.0.0.1', 9328),
-      tls: tlsFiles('certs'),
+      tls: z
+        .strictObject({
+          cert: filePath.prefault('certs/svr.pem'),
+          key: filePath.prefault('certs/svr.key'),
+          ca: filePath.prefault('certs/ca.cert'),
+          /** Trust the system roots instead of `ca` for IVIS-core's server certificate. */
+          useSystemRoots: z.boolean().default(false),
+        })
+        .prefault({}),
+      /** The keep-alive pool towards IVIS-core, per route. */
+      upstream: z
+        .strictObject({
+          connections: z.number().int().min(1).default(64),
+          keepAliveTimeoutMs: z.number().int().min(100).default(4000),
+          connectTimeoutMs: z.number().int().min(100).default(10_000),
+          /** IVIS-core answers a final status push only after its DELETE to the pool: keep this long. */
+          headersTimeoutMs: z.number().int().min(100).default(120_000),
+          /** Idle time allowed between body chunks (long Elasticsearch scrolls). */
+          bodyTimeoutMs: z.number().int().min(100).default(300_000),
+        })
+        .prefault({}),
+      /** Full re-read of the peer registry; peer events cover the fast path. */
+      peerRefreshMs: z.number().int().min(100).default(5000),
       routes: z
         .strictObject({ es: route(10328), trusted: route(10329), sandbox: route(10330) })
         .partial()
@@ -94,6 +116,12 @@ export function createConfigSchema(baseDir: string) {
       subtypes: z
         .record(z.string(), z.strictObject({ libs: z.array(z.string()).default([]) }))
         .default({ __default__: { libs: ['elasticsearch6', 'requests'] } }),
+      /** A task build (extract, venv, pip) that takes longer fails the run. */
+      buildTimeoutMs: z.number().int().min(1000).default(600_000),
+      /** Extra `pip install` arguments, e.g. `[--no-index, --find-links, /srv/wheels]` on offline peers. */
+      pipArgs: z.array(z.string()).default([]),
+      /** Folder holding IVIS-core's `ivis` helper wheel, installed into every job environment when set. */
+      ivisWheelDir: filePath.nullable().default(null),
     }),
     z.strictObject({ kind: z.literal('rjr'), url: httpUrl }),
   ]);
@@ -104,6 +132,12 @@ export function createConfigSchema(baseDir: string) {
       address: z.string().min(1),
       capacity: z.number().int().min(1).max(1024).default(2),
       admin: listen('127.0.0.1', 9331),
+      /** How often the agent refreshes its registration; keep well under scheduler.heartbeatTimeoutMs. */
+      heartbeatIntervalMs: z.number().int().min(100).default(2000),
+      /** Stored output cap per run in bytes (IVIS-core's maxRunOutputBytes). */
+      maxOutputBytes: byteSize.default(1_000_000),
+      /** Time between SIGINT and SIGKILL when a job is stopped. */
+      stopGraceMs: z.number().int().min(0).default(5000),
       executor,
       ivis: z.strictObject({
         trustedUrlBase: httpUrl,

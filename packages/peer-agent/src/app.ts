@@ -1,0 +1,181 @@
+import type { Express } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { createAdminApp, createMetricsRegistry, createRedisKeys, type SectionConfig } from '@rps/common';
+import { AgentRuntime } from './agent-runtime';
+import { DEFAULT_AGENT_OPTIONS, type AgentOptions } from './agent.options';
+import { createExecutor } from './executors/executor.factory';
+import type { Executor } from './executors/executor';
+import { createPushProcessor } from './jobs/push.processor';
+import { createRunProcessor } from './jobs/run.processor';
+import { createPushWorker, createRunJobRequeuer, createRunQueue, createRunWorker } from './jobs/workers';
+import { ActiveRuns } from './services/active-runs';
+import { AgentMetrics } from './services/agent.metrics';
+import { ControlService } from './services/control.service';
+import { IvisPushClient } from './services/ivis-push.client';
+import { OrphanRuns } from './services/orphan-runs.service';
+import { Registration } from './services/registration.service';
+import { RunLifecycle } from './services/run-lifecycle.service';
+import { ReporterFactory } from './services/run-reporter.factory';
+import { ControlStore } from './stores/control.store';
+import { PeerStore } from './stores/peer.store';
+import { RunLedger } from './stores/run-ledger.store';
+
+/** Redis connections by role (STYLE.md rule 6); main.ts opens them, tests too. */
+export interface AgentConnections {
+  /** Worker role: record changes, pushes of state, heartbeats (wait out Redis outages). */
+  commands: Redis;
+  /** Worker role, only for the blocking control-stream read. */
+  blocking: Redis;
+  /** Worker role, for the BullMQ workers and queue. */
+  bull: Redis;
+  /** Request role, for `/readyz` (fails fast). Defaults to `commands`. */
+  probe?: Redis;
+}
+
+export interface AgentServiceDeps {
+  agent: SectionConfig<'agent'>;
+  redisPrefix: string;
+  connections: AgentConnections;
+  logger: Logger;
+  version: string;
+  /** Where the admin listener answers, as recorded in the peer record. */
+  adminUrl: string;
+  options?: Partial<AgentOptions>;
+  registry?: Registry;
+}
+
+/** The agent, built but not started. */
+export interface AgentService {
+  readonly peerId: string;
+  readonly adminApp: Express;
+  readonly registry: Registry;
+  readonly active: ActiveRuns;
+  readonly control: ControlService;
+  readonly executor: Executor;
+  /** Registers, recovers an earlier life's runs, then starts taking runs and commands. */
+  start(): Promise<void>;
+  /** Takes no new runs, finishes current ones, marks the peer `draining` (SIGUSR2, control command). */
+  drain(reason: string): Promise<void>;
+  /**
+   * Ordered stop: no new runs; builds abort and go back to the queue;
+   * running jobs are stopped and reported failed ("agent shutting down");
+   * workers, control reader; deregistration. Connections stay open (their owner closes them).
+   */
+  stop(reason: string): Promise<void>;
+}
+
+/** Builds the peer agent from its dependencies, without starting anything. */
+export function createService(deps: AgentServiceDeps): AgentService {
+  const options: AgentOptions = { ...DEFAULT_AGENT_OPTIONS, ...deps.options };
+  const { agent, connections } = deps;
+  const peerId = agent.id;
+  const logger = deps.logger.child({ peerId });
+  const keys = createRedisKeys(deps.redisPrefix);
+  const registry = deps.registry ?? createMetricsRegistry('peer-agent');
+  const metrics = new AgentMetrics(registry, agent.capacity);
+  const pushClient = new IvisPushClient({
+    trustedUrlBase: agent.ivis.trustedUrlBase,
+    attempts: options.pushAttempts,
+    backoffMs: options.pushBackoffMs,
+    maxBackoffMs: options.pushMaxBackoffMs,
+    timeoutMs: options.httpTimeoutMs,
+    logger: logger.child({ component: 'push' }),
+    onFailure: (kind) => metrics.pushFailed(kind),
+  });
+  const executor = createExecutor(agent, options, pushClient, logger);
+  const ledger = new RunLedger(connections.commands, keys, logger);
+  const active = new ActiveRuns((count) => metrics.setActive(count));
+  const reporters = new ReporterFactory(pushClient, options, logger);
+  const bullDeps = { connection: connections.bull, keys, peerId, logger };
+  const queue = createRunQueue(bullDeps);
+  const orphans = new OrphanRuns({
+    ledger,
+    executor,
+    reporters,
+    requeueJob: createRunJobRequeuer(queue),
+    metrics,
+    peerId,
+    logger: logger.child({ component: 'orphans' }),
+  });
+  const lifecycle = new RunLifecycle({
+    ledger,
+    executor,
+    active,
+    reporters,
+    orphans,
+    metrics,
+    options,
+    peerId,
+    logger,
+  });
+  // The runtime needs the parts built here, and some parts call it back: a holder breaks the cycle.
+  const late: { runtime?: AgentRuntime } = {};
+  const runWorker = createRunWorker(
+    createRunProcessor(lifecycle, { accepting: () => late.runtime?.isAccepting() ?? false }, logger),
+    agent.capacity,
+    options,
+    bullDeps,
+  );
+  const pushWorker = createPushWorker(
+    createPushProcessor(pushClient, logger),
+    options.pushConcurrency,
+    bullDeps,
+  );
+  const registration = new Registration({
+    store: new PeerStore(connections.commands, keys),
+    identity: {
+      id: peerId,
+      address: agent.address,
+      capacity: agent.capacity,
+      executor: agent.executor.kind,
+      version: deps.version,
+      adminUrl: deps.adminUrl,
+    },
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    logger: logger.child({ component: 'registration' }),
+    onRemoved: () => void late.runtime?.pauseIntake(),
+  });
+  const drain = (reason: string) => late.runtime?.drain(reason) ?? Promise.resolve();
+  const control = new ControlService({
+    store: new ControlStore(connections.blocking, connections.commands, keys, peerId),
+    ledger,
+    active,
+    executor,
+    orphans,
+    drain,
+    peerId,
+    blockMs: options.controlBlockMs,
+    logger: logger.child({ component: 'control' }),
+  });
+  const runtime = new AgentRuntime({
+    registration,
+    orphans,
+    control,
+    runWorker,
+    pushWorker,
+    queue,
+    pushClient,
+    active,
+    options,
+    logger,
+  });
+  const probe = connections.probe ?? connections.commands;
+  const checks = { redis: async () => void (await probe.ping()) };
+  late.runtime = runtime;
+  return {
+    peerId,
+    registry,
+    active,
+    control,
+    executor,
+    drain,
+    adminApp: createAdminApp({ logger, registry, checks }),
+    start: async () => {
+      await runtime.start();
+      logger.info({ capacity: agent.capacity, executor: executor.kind }, 'agent started');
+    },
+    stop: (reason) => runtime.stop(reason),
+  };
+}

@@ -1,0 +1,109 @@
+import type { Logger } from 'pino';
+import { BuildFailure, type Executor, type ExecutorRun, type PreparedRun, type RunIo } from '../executor';
+import { answerJobRequest, type RunRequestSender } from './job-requests';
+import { startJobProcess } from './job-process';
+import type { TaskGate } from './task-gate';
+import type { BuildSpec, TaskBuilder } from './task-builder';
+
+export interface BuiltinExecutorOptions {
+  builder: TaskBuilder;
+  gate: TaskGate;
+  /** Where jobs send requests (IVIS-core's runRequest endpoint through the forwarder). */
+  sendRequest: RunRequestSender;
+  /** What jobs are told about IVIS-core (the forwarder's ports on the RPS host). */
+  ivis: { trustedUrlBase: string; sandboxUrlBase: string; es: { host: string; port: number } };
+  stopGraceMs: number;
+  stderrTailBytes: number;
+  logger: Logger;
+}
+
+/** Runs Python jobs on this peer itself (ivis-protocol.md 6). */
+export class BuiltinExecutor implements Executor {
+  readonly kind = 'builtin' as const;
+  readonly agentPushes = true;
+
+  constructor(private readonly options: BuiltinExecutorOptions) {}
+
+  async prepare(run: ExecutorRun, signal: AbortSignal): Promise<PreparedRun> {
+    const spec = toBuildSpec(run);
+    const { builder, gate } = this.options;
+    builder.libsFor(spec);
+    // Fast path: an unchanged task is shared by its concurrent runs.
+    let lease = await gate.shared(run.taskId, signal);
+    try {
+      if (!(await builder.isBuilt(spec))) {
+        lease.release();
+        lease = await gate.exclusive(run.taskId, signal);
+        // Another run may have built it while this one waited.
+        if (!(await builder.isBuilt(spec))) await builder.build(spec, signal);
+        lease.downgrade();
+      }
+    } catch (err) {
+      lease.release();
+      throw asBuildFailure(err);
+    }
+    return {
+      start: (io) => this.start(run, io),
+      release: () => lease.release(),
+    };
+  }
+
+  async deleteTask(taskId: number): Promise<void> {
+    const lease = await this.options.gate.exclusive(taskId);
+    try {
+      await this.options.builder.remove(taskId);
+    } finally {
+      lease.release();
+    }
+  }
+
+  async abandon(): Promise<void> {
+    // A job process of a dead agent already lost its stdin and stdout; nothing to reach.
+  }
+
+  private start(run: ExecutorRun, io: RunIo) {
+    const { body } = run;
+    const { ivis, builder } = this.options;
+    const input = {
+      context: { jobId: run.jobId },
+      params: body.params,
+      entities: body.entities,
+      owned: body.owned,
+      accessToken: body.accessToken,
+      // Plain HTTP to the forwarder: the pool's certificate never leaves the RPS host.
+      certs: false,
+      es: { host: ivis.es.host, port: String(ivis.es.port) },
+      server: { trustedUrlBase: ivis.trustedUrlBase, sandboxUrlBase: ivis.sandboxUrlBase },
+      state: body.state,
+    };
+    return startJobProcess({
+      python: builder.pythonOf(run.taskId),
+      cwd: builder.taskDir(run.taskId),
+      input,
+      io,
+      onRequest: (line) => answerJobRequest(line, run.jobId, this.options.sendRequest),
+      stopGraceMs: this.options.stopGraceMs,
+      stderrTailBytes: this.options.stderrTailBytes,
+      logger: this.options.logger.child({ runId: run.runId }),
+    });
+  }
+}
+
+function toBuildSpec(run: ExecutorRun): BuildSpec {
+  const archive = run.body.codeArchive;
+  if (archive.type !== 'Buffer' || !Array.isArray(archive.data)) {
+    throw new BuildFailure('Remote Build Failed\ncodeArchive is not a Buffer of bytes');
+  }
+  return {
+    taskId: run.taskId,
+    type: run.body.type,
+    subtype: run.body.subtype,
+    // Bytes stay bytes: the RJR decoded them as UTF-8 and broke binary files.
+    archive: Buffer.from(archive.data as number[]),
+  };
+}
+
+function asBuildFailure(err: unknown): Error {
+  if (err instanceof BuildFailure || (err instanceof Error && err.name === 'AbortError')) return err;
+  return new BuildFailure(`Remote Build Failed\n${err instanceof Error ? err.message : String(err)}`);
+}

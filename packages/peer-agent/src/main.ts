@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import {
+  closeRedis,
+  closeServer,
+  createLogger,
+  createRedis,
+  installProcessHandlers,
+  listen,
+  loadConfigOrExit,
+  Shutdown,
+  waitForRedis,
+  type RedisRole,
+} from '@rps/common';
+import { DEFAULT_AGENT_OPTIONS } from './agent.options';
+import { createService } from './app';
+
+/** Exit anyway this long after SIGTERM: stopping runs, final pushes and deregistration must fit in it. */
+const HARD_SHUTDOWN_MS = DEFAULT_AGENT_OPTIONS.shutdownRunsTimeoutMs + 20_000;
+
+function packageVersion(): string {
+  const file = path.join(__dirname, '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: string }).version ?? '';
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit(['agent']);
+  const logger = createLogger({ name: 'peer-agent', level: config.log.level });
+  const connect = (role: RedisRole, name: string) =>
+    createRedis({ url: config.redis.url, role, name: `peer-agent:${config.agent.id}:${name}`, logger });
+  const connections = {
+    commands: connect('worker', 'commands'),
+    blocking: connect('worker', 'control'),
+    bull: connect('worker', 'bull'),
+    probe: connect('request', 'probe'),
+  };
+  const admin = config.agent.admin;
+  const service = createService({
+    agent: config.agent,
+    redisPrefix: config.redis.prefix,
+    connections,
+    logger,
+    version: packageVersion(),
+    adminUrl: `http://${admin.host}:${admin.port}`,
+    options: {
+      heartbeatIntervalMs: config.agent.heartbeatIntervalMs,
+      maxOutputBytes: config.agent.maxOutputBytes,
+      stopGraceMs: config.agent.stopGraceMs,
+      ...(config.agent.executor.kind === 'builtin'
+        ? {
+            buildTimeoutMs: config.agent.executor.buildTimeoutMs,
+            pipArgs: config.agent.executor.pipArgs,
+            ivisWheelDir: config.agent.executor.ivisWheelDir,
+          }
+        : {}),
+    },
+  });
+  const server = http.createServer(service.adminApp);
+
+  const shutdown = new Shutdown(logger);
+  shutdown
+    .add('agent', () => service.stop('shutdown'))
+    .add('admin listener', () => closeServer(server))
+    .add('redis', async () => {
+      await Promise.all(Object.values(connections).map((redis) => closeRedis(redis)));
+    });
+  installProcessHandlers(shutdown, logger, { hardTimeoutMs: HARD_SHUTDOWN_MS });
+  // SIGUSR2 = drain: finish the runs in hand, take no new ones, stay registered as `draining`.
+  process.on('SIGUSR2', () => {
+    service.drain('SIGUSR2').catch((err: unknown) => logger.error({ err }, 'drain failed'));
+  });
+
+  await listen(server, admin, logger);
+  await waitForRedis(connections.commands, 30_000);
+  await service.start();
+}
+
+main().catch((err: unknown) => {
+  // Before the logger exists there is only stderr; after, installProcessHandlers owns failures.
+  process.stderr.write(`peer-agent failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,135 @@
+import type { EmitPush, RunRequestPush, StatusPush } from '@rps/common';
+import type { Logger } from 'pino';
+
+/** The IVIS-core push endpoints (ivis-protocol.md 2.3-2.5), under `trustedUrlBase`. */
+export const PUSH_PATHS = {
+  status: '/rest/remote/status',
+  emit: '/rest/remote/emit',
+  runRequest: '/rest/remote/runRequest',
+} as const;
+
+/** A push that did not get a 2xx answer. */
+export class PushError extends Error {
+  constructor(
+    message: string,
+    /** The HTTP status, null for a network error or timeout. */
+    readonly status: number | null,
+    /** Whether another attempt could succeed (network error, 5xx, 408, 429). */
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'PushError';
+  }
+}
+
+export interface PushClientOptions {
+  trustedUrlBase: string;
+  attempts: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+  timeoutMs: number;
+  logger: Logger;
+  /** Called once per push that finally failed, for metrics. */
+  onFailure?: (kind: keyof typeof PUSH_PATHS) => void;
+}
+
+/** Whether an HTTP status is worth retrying: IVIS-core's 4xx answers are final, except timeouts and rate limits. */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+/**
+ * Posts to IVIS-core (through the forwarder's trusted route) with bounded
+ * retries. Unlike the RJR, a 4xx is never retried: IVIS-core appends output
+ * on every accepted status push, and a 400 will not turn into a 200.
+ */
+export class IvisPushClient {
+  private closed = false;
+
+  constructor(private readonly options: PushClientOptions) {}
+
+  status(body: StatusPush, attempts?: number): Promise<unknown> {
+    return this.post('status', body, attempts);
+  }
+
+  emit(body: EmitPush, attempts?: number): Promise<unknown> {
+    return this.post('emit', body, attempts);
+  }
+
+  /**
+   * A job's request (2.5), tried once (a create_signals must not be repeated):
+   * IVIS-core's JSON answer whatever its status, as the RJR relays it, or
+   * `{error}` when there is no JSON answer.
+   */
+  async runRequest(body: RunRequestPush): Promise<Record<string, unknown>> {
+    try {
+      const res = await this.fetchOnce(PUSH_PATHS.runRequest, body);
+      const answer = parseJson(res.text);
+      if (isPlainObject(answer)) return answer;
+      return res.ok ? {} : { error: `IVIS-core answered ${res.status}` };
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  /** Stops retrying (shutdown); attempts in flight finish. */
+  close(): void {
+    this.closed = true;
+  }
+
+  private async post(kind: keyof typeof PUSH_PATHS, body: unknown, attempts = this.options.attempts) {
+    let last: PushError = new PushError('no attempt made', null, true);
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) {
+        if (this.closed) break;
+        await sleep(Math.min(this.options.backoffMs * 2 ** (attempt - 2), this.options.maxBackoffMs));
+      }
+      try {
+        const res = await this.fetchOnce(PUSH_PATHS[kind], body);
+        if (res.ok) return parseJson(res.text);
+        last = new PushError(
+          `IVIS-core answered ${res.status} to ${kind}`,
+          res.status,
+          isRetryableStatus(res.status),
+        );
+      } catch (err) {
+        last = new PushError(err instanceof Error ? err.message : String(err), null, true);
+      }
+      if (!last.retryable) break;
+      this.options.logger.debug({ kind, attempt, err: last.message }, 'push attempt failed');
+    }
+    this.options.onFailure?.(kind);
+    throw last;
+  }
+
+  private async fetchOnce(
+    path: string,
+    body: unknown,
+  ): Promise<{ ok: boolean; status: number; text: string }> {
+    // Concatenated, not resolved: a base with a path prefix keeps it, as in the RJR.
+    const res = await fetch(this.options.trustedUrlBase.replace(/\/+$/, '') + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(this.options.timeoutMs),
+    });
+    return { ok: res.ok, status: res.status, text: await res.text() };
+  }
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,56 @@
+import type { RunJobData, RunRecord } from '@rps/common';
+import type { Logger } from 'pino';
+import type { RunLedger } from '../stores/run-ledger.store';
+
+/** The outcome of claiming a run job. */
+export type Claim =
+  | { ok: true }
+  | {
+      ok: false;
+      reason: string;
+      /** A run this peer started in an earlier life and that nobody has closed: fail it, never re-run it. */
+      orphan?: RunRecord;
+    };
+
+/**
+ * Takes a run for this peer with the state machine's compare-and-set, so a
+ * run is dispatched to one peer at a time and started at most once.
+ *
+ * BullMQ re-delivers a job whose worker stopped renewing its lock (the agent
+ * died, or lost Redis for longer than the lock). The record then still says
+ * `dispatched` by the old owner; `dispatch` only applies to queued runs, so
+ * the claim first puts it back with `requeue` (which insists on the old owner,
+ * so two agents cannot both take it over) and then dispatches it here. If the
+ * old owner was in fact alive, its own `start` now fails because the record
+ * names another peer: the run still starts once. A re-delivered job whose run
+ * is `running` is never run again: if it was started by this peer in an
+ * earlier life the caller fails it; another peer's run is left to that peer
+ * or, when it is dead, to scheduler-sync's liveness check (`lose`).
+ */
+export async function claimRun(
+  ledger: RunLedger,
+  data: RunJobData,
+  peerId: string,
+  logger: Logger,
+): Promise<Claim> {
+  const { runId, execution } = data;
+  const first = await ledger.apply(runId, 'dispatch', { execution, peerId });
+  if (first.ok) return { ok: true };
+  if (first.state !== 'dispatched' && first.state !== 'running') return { ok: false, reason: first.reason };
+  const record = await ledger.get(runId);
+  if (!record || record.execution !== execution) return { ok: false, reason: 'another execution of the run' };
+  if (record.state === 'running') {
+    if (record.peerId === peerId)
+      return { ok: false, reason: 'started in an earlier life of this agent', orphan: record };
+    return { ok: false, reason: `running on ${record.peerId}; liveness decides if that peer is gone` };
+  }
+  if (record.state !== 'dispatched') return { ok: false, reason: `run is ${record.state}` };
+  const requeued = await ledger.apply(runId, 'requeue', { execution, peerId: record.peerId });
+  if (!requeued.ok) return { ok: false, reason: requeued.reason };
+  logger.warn(
+    { runId, execution, previousPeer: record.peerId },
+    'took over a dispatched run whose job was re-delivered',
+  );
+  const again = await ledger.apply(runId, 'dispatch', { execution, peerId });
+  return again.ok ? { ok: true } : { ok: false, reason: again.reason };
+}

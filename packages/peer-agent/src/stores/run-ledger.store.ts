@@ -1,0 +1,79 @@
+import type { Redis } from 'ioredis';
+import {
+  RunStore,
+  type ApplyOptions,
+  type ApplyResult,
+  type RedisKeys,
+  type RunEvent,
+  type RunRecord,
+  type RunStateMessage,
+} from '@rps/common';
+import type { Logger } from 'pino';
+
+/**
+ * The agent's view of run records: every state change goes through common's
+ * {@link RunStore} (the atomic compare-and-set) and, when it succeeds, is
+ * announced on `keys.runEvents()` for dashboards and tests.
+ */
+export class RunLedger {
+  private readonly runs: RunStore;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly logger: Logger,
+  ) {
+    this.runs = new RunStore(redis, keys);
+  }
+
+  async apply(runId: number, event: RunEvent, options: ApplyOptions): Promise<ApplyResult> {
+    const result = await this.runs.apply(runId, event, options);
+    if (result.ok) await this.announce(runId, result.execution, result.state, event, options.peerId);
+    return result;
+  }
+
+  get(runId: number): Promise<RunRecord | null> {
+    return this.runs.get(runId);
+  }
+
+  request(runId: number): Promise<Buffer | null> {
+    return this.runs.request(runId);
+  }
+
+  output(runId: number): Promise<string> {
+    return this.runs.output(runId);
+  }
+
+  appendOutput(runId: number, execution: number, chunk: string): Promise<boolean> {
+    return this.runs.appendOutput(runId, execution, chunk);
+  }
+
+  /** Run ids a peer holds (dispatched or running), as recorded by the state machine. */
+  async peerRunIds(peerId: string): Promise<number[]> {
+    const members = await this.redis.smembers(this.keys.peerRuns(peerId));
+    return members.map(Number).filter((id) => Number.isSafeInteger(id));
+  }
+
+  private async announce(
+    runId: number,
+    execution: number,
+    state: RunStateMessage['state'],
+    event: RunEvent,
+    peerId: string | undefined,
+  ): Promise<void> {
+    const message: RunStateMessage = {
+      runId,
+      execution,
+      state,
+      // A requeued run belongs to nobody any more.
+      peerId: event === 'requeue' ? '' : (peerId ?? ''),
+      at: Date.now(),
+    };
+    try {
+      await this.redis.publish(this.keys.runEvents(), JSON.stringify(message));
+    } catch (err) {
+      // The record is the truth and already written; the message is only a hint.
+      this.logger.warn({ err, runId }, 'run event publish failed');
+    }
+  }
+}

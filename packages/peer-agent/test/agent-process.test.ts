@@ -1,0 +1,165 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Job } from 'bullmq';
+import { RemoteRunState, runJobId } from '@rps/common';
+import { freePort, startRedisServer, waitFor, type TestRedisServer } from '@rps/common/testing';
+import { openPool, startTestAgent, type Pool, type TestAgent } from './support/agent-harness';
+import { buildAgent, startAgentProcess, writeConfig, type AgentProcess } from './support/agent-process';
+import { startFakeIvis, type FakeIvis } from './support/fake-ivis';
+import { makeWheel, runBody, testTaskArchive } from './support/tasks';
+
+// The agent as a real process (dist/main.js with a config file), killed with
+// SIGKILL at the worst moments; the guarantees are checked in Redis and at
+// the fake IVIS-core.
+describe('agent process crashes', () => {
+  let server: TestRedisServer;
+  let ivis: FakeIvis;
+  let pool: Pool;
+  let tmp: string;
+  const processes: AgentProcess[] = [];
+  const agents: TestAgent[] = [];
+  const archive = testTaskArchive();
+
+  const configFor = async (id: string, libs: string[]) =>
+    writeConfig({
+      redis: { url: server.url, prefix: pool.keys.prefix },
+      log: { level: 'info' },
+      agent: {
+        id,
+        address: '127.0.0.1',
+        capacity: 2,
+        admin: { host: '127.0.0.1', port: await freePort() },
+        executor: {
+          kind: 'builtin',
+          workDir: path.join(tmp, id),
+          python: 'python3',
+          subtypes: { __default__: { libs } },
+        },
+        ivis: {
+          trustedUrlBase: ivis.url,
+          sandboxUrlBase: 'http://127.0.0.1:10330',
+          es: { host: '127.0.0.1', port: 10328 },
+        },
+      },
+    });
+  const spawnAgent = (file: string) => {
+    const proc = startAgentProcess(file);
+    processes.push(proc);
+    return proc;
+  };
+  const lines = (file: string) =>
+    fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n') : [];
+
+  beforeAll(async () => {
+    buildAgent();
+    server = await startRedisServer();
+    ivis = await startFakeIvis();
+    pool = await openPool(server.url);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-agent-proc-'));
+  }, 120_000);
+  afterAll(async () => {
+    for (const proc of processes) proc.child.kill('SIGKILL');
+    for (const agent of agents) await agent.stop();
+    await pool.close();
+    await ivis.close();
+    await server.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('when the agent dies while its run is built but not started then another agent runs it exactly once', async () => {
+    // A local wheel makes the build slow enough (venv with pip, then pip) to die in the middle of it.
+    const wheel = makeWheel(tmp);
+    const marker = path.join(tmp, 'marker-700');
+    const a = spawnAgent(await configFor('peer-a', [wheel]));
+    await pool.submit(700, runBody({ runId: 700, taskId: 70, archive, params: { marker } }));
+    await waitFor(
+      'dispatched to peer-a',
+      async () => {
+        const record = await pool.runs.get(700);
+        return record?.state === 'dispatched' && record.peerId === 'peer-a';
+      },
+      { timeoutMs: 20_000 },
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await pool.runs.get(700))?.state).toBe('dispatched');
+    a.child.kill('SIGKILL');
+    expect(await a.exited).toBe('SIGKILL');
+
+    const b = await startTestAgent(server.url, pool, { id: 'peer-b', ivisUrl: ivis.url });
+    agents.push(b);
+    const final = await waitFor(
+      'final status',
+      () => ivis.statuses(700).find((s) => s.status.status !== RemoteRunState.RUNNING),
+      {
+        timeoutMs: 45_000,
+      },
+    );
+    expect(final.status.status).toBe(RemoteRunState.SUCCESS);
+    expect(ivis.statuses(700).map((s) => s.status.status)).toEqual([
+      RemoteRunState.RUNNING,
+      RemoteRunState.SUCCESS,
+    ]);
+    expect(lines(marker)).toHaveLength(1);
+    expect(await pool.runs.get(700)).toMatchObject({ state: 'succeeded', peerId: 'peer-b' });
+    expect(await pool.redis.smembers(pool.keys.peerRuns('peer-a'))).toEqual([]);
+    await b.stop();
+  }, 90_000);
+
+  it('when the agent dies while its run is running then the restarted agent reports it failed and never runs it again', async () => {
+    const marker = path.join(tmp, 'marker-701');
+    const file = await configFor('peer-c', []);
+    const c1 = spawnAgent(file);
+    await pool.submit(
+      701,
+      runBody({ runId: 701, taskId: 71, archive, params: { mode: 'sleep', seconds: 60, marker } }),
+    );
+    await waitFor('RUNNING pushed', () => ivis.statuses(701).length === 1, { timeoutMs: 20_000 });
+    // Output reaches Redis once a second; wait for it so the failure report can carry it.
+    await waitFor('output stored', async () => (await pool.runs.output(701)).includes('hello from job 5'));
+    c1.child.kill('SIGKILL');
+    await c1.exited;
+    // The orphaned job process lost its agent; end it so it does not outlive the test.
+    const pid = Number(/ran (\d+)/.exec(lines(marker)[0] ?? '')?.[1]);
+    if (pid > 0) process.kill(pid, 'SIGKILL');
+
+    const c2 = spawnAgent(file);
+    const final = await waitFor('final status', () => ivis.statuses(701)[1], { timeoutMs: 20_000 });
+    expect(final.status.status).toBe(RemoteRunState.RUN_FAIL);
+    expect(final.output).toMatch(/^agent restarted while the run was running\n\nLog:\nhello from job 5\n/);
+    expect(await pool.runs.get(701)).toMatchObject({
+      state: 'failed',
+      error: 'agent restarted while the run was running',
+    });
+    await waitFor('fail emit', () => ivis.emits('run/701/fail').length > 0);
+    expect(ivis.emits('run/701/fail')).toEqual([
+      { type: 'run/701/fail', data: 'agent restarted while the run was running' },
+    ]);
+    // The dead agent's job comes back once its lock expires; it must be completed without a run.
+    await waitFor(
+      'job completed',
+      async () => (await Job.fromId(pool.queue, runJobId(701, 1)))?.finishedOn !== undefined,
+      {
+        timeoutMs: 40_000,
+      },
+    );
+    expect(await (await Job.fromId(pool.queue, runJobId(701, 1)))?.getState()).toBe('completed');
+    expect(lines(marker)).toHaveLength(1);
+    expect(ivis.statuses(701)).toHaveLength(2);
+
+    // SIGTERM: the running job is stopped and reported, the peer deregisters, the process exits 0.
+    await pool.submit(
+      702,
+      runBody({ runId: 702, taskId: 71, archive, params: { mode: 'sleep', seconds: 60 } }),
+    );
+    await waitFor('702 RUNNING', () => ivis.statuses(702).length === 1, { timeoutMs: 20_000 });
+    c2.child.kill('SIGTERM');
+    expect(await c2.exited).toBe(0);
+    const stopped = ivis.statuses(702)[1]!;
+    expect(stopped.status.status).toBe(RemoteRunState.RUN_FAIL);
+    expect(stopped.output).toMatch(/^Run Cancelled: agent shutting down\n/);
+    expect(await pool.runs.get(702)).toMatchObject({ state: 'failed' });
+    expect(await pool.redis.hget(pool.keys.peer('peer-c'), 'state')).toBe('removed');
+    expect(await pool.redis.zscore(pool.keys.peers(), 'peer-c')).toBeNull();
+  }, 120_000);
+});

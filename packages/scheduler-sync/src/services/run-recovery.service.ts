@@ -1,0 +1,107 @@
+import { isFinalState, type RunRecord, type RunStore } from '@rps/common';
+import type { Logger } from 'pino';
+import type { PeerStore } from '../stores/peer.store';
+import type { FailurePushes, RunJobs } from './ports';
+
+/** What happened to one run of a vanished peer. */
+export type RecoveryOutcome = 'lost' | 'requeued' | 'cleared' | 'skipped';
+
+/**
+ * Takes runs away from a peer that is gone (lost, removed or unregistered):
+ * a running run ends `lost` with a final RUN_FAIL pushed to IVIS-core (it may
+ * have had side effects, so it is never run again), a dispatched run that
+ * never started goes back to the queue. Every change is a compare-and-set
+ * through RunStore, so the liveness and reconcile ticks (possibly on two
+ * replicas) can both try and only one wins; only the winner pushes.
+ */
+export class RunRecovery {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly deps: {
+      runs: RunStore;
+      peers: PeerStore;
+      runJobs: RunJobs;
+      pushes: FailurePushes;
+      logger: Logger;
+    },
+  ) {
+    this.log = deps.logger.child({ component: 'run-recovery' });
+  }
+
+  /** Recovers every run in the peer's runs set. */
+  async recoverPeer(peerId: string, why: string, now: number): Promise<Record<RecoveryOutcome, number>> {
+    const counts: Record<RecoveryOutcome, number> = { lost: 0, requeued: 0, cleared: 0, skipped: 0 };
+    for (const runId of await this.deps.peers.runsOf(peerId)) {
+      counts[await this.recoverRun(runId, peerId, why, now)]++;
+    }
+    return counts;
+  }
+
+  /** Recovers one run the peer holds; a run that moved on meanwhile is left alone. */
+  async recoverRun(runId: number, peerId: string, why: string, now: number): Promise<RecoveryOutcome> {
+    const record = await this.deps.runs.get(runId);
+    if (!record || record.peerId !== peerId || isFinalState(record.state) || record.state === 'queued') {
+      // Stale member of the peer's set: the run ended, moved or was deleted.
+      if (peerId) await this.deps.peers.forgetRun(peerId, runId);
+      return 'cleared';
+    }
+    if (record.state === 'running') return this.lose(record, why, now);
+    return this.requeue(record, why);
+  }
+
+  /** Enqueues the final push of a lost run again if it never made it to the queue (a crash in between). */
+  async repairLostPush(runId: number): Promise<boolean> {
+    const record = await this.deps.runs.get(runId);
+    if (!record || record.state !== 'lost') return false;
+    if (await this.deps.pushes.exists('lost', runId, record.execution)) return false;
+    await this.pushFailure(record, 'lost');
+    this.log.warn({ runId, execution: record.execution }, 'lost run push re-enqueued');
+    return true;
+  }
+
+  private async lose(record: RunRecord, why: string, now: number): Promise<RecoveryOutcome> {
+    const finishedAt = new Date(now).toISOString();
+    const result = await this.deps.runs.apply(record.runId, 'lose', {
+      peerId: record.peerId,
+      execution: record.execution,
+      fields: { finishedAt, error: why, reason: why },
+      now,
+    });
+    if (!result.ok) {
+      this.log.info({ runId: record.runId, reason: result.reason }, 'run not lost: it moved on');
+      return 'skipped';
+    }
+    await this.pushFailure({ ...record, finishedAt, error: why }, 'lost');
+    this.log.warn({ runId: record.runId, peerId: record.peerId, why }, 'run lost');
+    return 'lost';
+  }
+
+  private async requeue(record: RunRecord, why: string): Promise<RecoveryOutcome> {
+    const result = await this.deps.runs.apply(record.runId, 'requeue', {
+      peerId: record.peerId,
+      execution: record.execution,
+      fields: { reason: `requeued: ${why}` },
+    });
+    if (!result.ok) {
+      this.log.info({ runId: record.runId, reason: result.reason }, 'run not requeued: it moved on');
+      return 'skipped';
+    }
+    const job = await this.deps.runJobs.ensure(record.runId, record.execution);
+    this.log.info({ runId: record.runId, peerId: record.peerId, job, why }, 'run requeued');
+    return 'requeued';
+  }
+
+  /** Builds the final RUN_FAIL from the record, so every path (and every repeat) pushes the same body. */
+  async pushFailure(record: RunRecord, origin: 'lost' | 'failed'): Promise<void> {
+    const output = await this.deps.runs.output(record.runId);
+    await this.deps.pushes.enqueue({
+      runId: record.runId,
+      execution: record.execution,
+      error: record.error,
+      output,
+      finishedAt: record.finishedAt,
+      origin,
+    });
+  }
+}

@@ -1,0 +1,185 @@
+import {
+  closeRedis,
+  createRedis,
+  createRedisKeys,
+  QUEUES,
+  RunStore,
+  runJobId,
+  waitForRedis,
+  type RedisKeys,
+} from '@rps/common';
+import { startRedisServer, testLogger, uniquePrefix, type TestRedisServer } from '@rps/common/testing';
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { createService, type SchedulerService } from '../src/app';
+import { MISSING_REQUEST_ERROR } from '../src/services/reconcile.service';
+import { RUN_BODY, schedulerConfig, SimulatedPeer } from './helpers';
+
+const meta = { taskId: 7, jobId: 5 };
+
+describe('reconcile and retention ticks', () => {
+  let server: TestRedisServer;
+  let redis: Redis;
+  let keys: RedisKeys;
+  let runs: RunStore;
+  let service: SchedulerService;
+  let runsQueue: Queue;
+  let pushesQueue: Queue;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    redis = createRedis({ url: server.url, role: 'worker', name: 'reconcile-test', logger: testLogger() });
+    await waitForRedis(redis);
+  });
+
+  beforeEach(() => {
+    keys = createRedisKeys(uniquePrefix());
+    runs = new RunStore(redis, keys);
+    runsQueue = new Queue(QUEUES.runs, { connection: redis, prefix: keys.bullPrefix });
+    pushesQueue = new Queue(QUEUES.pushes, { connection: redis, prefix: keys.bullPrefix });
+  });
+
+  afterEach(async () => {
+    await service?.stop();
+    await Promise.all([runsQueue.close(), pushesQueue.close()]);
+  });
+
+  afterAll(async () => {
+    await closeRedis(redis);
+    await server.stop();
+  });
+
+  function build(retentionMs = 7 * 86_400_000) {
+    service = createService({
+      config: schedulerConfig({ tickMs: 200, retentionMs }),
+      keys,
+      redis,
+      logger: testLogger(),
+      registry: new Registry(),
+    });
+    return service;
+  }
+
+  /** Runs one job of the runs queue to completion, as an agent would after dispatching it. */
+  async function completeOneRunJob(): Promise<void> {
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    const worker = new Worker(QUEUES.runs, async () => done(), {
+      connection: redis,
+      prefix: keys.bullPrefix,
+    });
+    await finished;
+    await worker.close();
+  }
+
+  it('when a queued run is older than the grace and has no job then its job is added again', async () => {
+    build();
+    const past = Date.now() - 10_000;
+    await runs.submit(1, RUN_BODY, meta, past);
+    await runs.submit(2, RUN_BODY, meta); // within the grace: its job may still be on the way
+
+    const summary = await service.runTick('reconcile');
+
+    expect(summary).toMatchObject({ jobsAdded: 1, failed: 0 });
+    expect(await (await runsQueue.getJob(runJobId(1, 1)))?.getState()).toBe('waiting');
+    expect(await runsQueue.getJob(runJobId(2, 1))).toBeUndefined();
+  });
+
+  it('when a queued run has only a finished job then the job is replaced, and a live job is left alone', async () => {
+    build();
+    const past = Date.now() - 10_000;
+    await runs.submit(1, RUN_BODY, meta, past);
+    await runsQueue.add('run', { runId: 1, execution: 1 }, { jobId: runJobId(1, 1) });
+    await completeOneRunJob();
+    await runs.submit(2, RUN_BODY, meta, past);
+    await runsQueue.add('run', { runId: 2, execution: 1 }, { jobId: runJobId(2, 1), delay: 60_000 });
+
+    const summary = await service.runTick('reconcile');
+
+    expect(summary).toMatchObject({ jobsReplaced: 1, jobsAdded: 0 });
+    expect(await (await runsQueue.getJob(runJobId(1, 1)))?.getState()).toBe('waiting');
+    expect(await (await runsQueue.getJob(runJobId(2, 1)))?.getState()).toBe('delayed');
+  });
+
+  it('when a queued run lost its request body then it fails with a reason and a final push', async () => {
+    build();
+    await runs.submit(3, RUN_BODY, meta, Date.now() - 10_000);
+    await redis.del(keys.runRequest(3));
+
+    expect(await service.runTick('reconcile')).toMatchObject({ failed: 1 });
+
+    expect(await runs.get(3)).toMatchObject({ state: 'failed', error: MISSING_REQUEST_ERROR });
+    const push = await pushesQueue.getJob('failed-3-1');
+    expect(push?.data).toMatchObject({
+      kind: 'status',
+      body: { runId: 3, status: { status: 2 }, output: `${MISSING_REQUEST_ERROR}\n\nLog:\n` },
+    });
+    expect((await pushesQueue.getJob('failed-3-1-emit'))?.data).toEqual({
+      kind: 'emit',
+      body: { type: 'run/3/fail', data: MISSING_REQUEST_ERROR },
+    });
+  });
+
+  it('when runs sit on a peer that is unregistered or removed then they are requeued or lost', async () => {
+    build();
+    const removed = new SimulatedPeer(redis, keys, 'peer-r');
+    await removed.register();
+    await redis.hset(keys.peer('peer-r'), 'state', 'removed');
+    for (const runId of [4, 5]) await runs.submit(runId, RUN_BODY, meta);
+    await runs.apply(4, 'dispatch', { peerId: 'peer-ghost' }); // no registration at all
+    await runs.apply(5, 'dispatch', { peerId: 'peer-r' });
+    await runs.apply(5, 'start', { peerId: 'peer-r' });
+
+    expect(await service.runTick('reconcile')).toMatchObject({ requeued: 1, lost: 1 });
+
+    expect(await runs.get(4)).toMatchObject({ state: 'queued', peerId: '' });
+    expect(await runsQueue.getJob(runJobId(4, 1))).toBeDefined();
+    expect(await runs.get(5)).toMatchObject({ state: 'lost', error: 'peer peer-r was removed' });
+    expect((await pushesQueue.getJob('lost-5-1'))?.data.body.output).toMatch(/^peer peer-r was removed\n/);
+  });
+
+  it('when a lost run has no push job (a crash in between) then the push is enqueued again, once', async () => {
+    build();
+    const past = Date.now() - 10_000;
+    await runs.submit(6, RUN_BODY, meta, past);
+    await runs.apply(6, 'dispatch', { peerId: 'peer-x', now: past });
+    await runs.apply(6, 'start', { peerId: 'peer-x', now: past });
+    await runs.apply(6, 'lose', {
+      peerId: 'peer-x',
+      now: past,
+      fields: { error: 'peer peer-x lost: no heartbeat for 20 s', finishedAt: new Date(past).toISOString() },
+    });
+
+    expect(await service.runTick('reconcile')).toMatchObject({ pushesRepaired: 1 });
+    expect(await service.runTick('reconcile')).toMatchObject({ pushesRepaired: 0 });
+    expect((await pushesQueue.getJob('lost-6-1'))?.data.body.status.finished_at).toBe(
+      new Date(past).toISOString(),
+    );
+  });
+
+  it('when final runs and finished jobs are older than the retention then they are removed, others kept', async () => {
+    const retentionMs = 300;
+    build(retentionMs);
+    const old = Date.now() - 10_000;
+    await runs.submit(7, RUN_BODY, meta, old);
+    await runs.appendOutput(7, 1, 'old output');
+    await runs.apply(7, 'fail', { now: old, fields: { error: 'x' } });
+    await runs.submit(8, RUN_BODY, meta, old); // old but still queued: reconciliation's, not retention's
+    await runsQueue.add('run', { runId: 9, execution: 1 }, { jobId: runJobId(9, 1) });
+    await completeOneRunJob();
+    await new Promise((r) => setTimeout(r, retentionMs + 100));
+    await runs.submit(10, RUN_BODY, meta);
+    await runs.apply(10, 'fail', { fields: { error: 'recent' } });
+
+    const summary = await service.runTick('retention');
+
+    expect(summary).toEqual({ runsDeleted: 1, runsKept: 1, jobsTrimmed: 1 });
+    expect(await runs.get(7)).toBeNull();
+    expect(await redis.exists(keys.runOutput(7), keys.runRequest(7))).toBe(0);
+    expect(await redis.zscore(keys.runIndex(), '7')).toBeNull();
+    expect((await runs.get(8))?.state).toBe('queued');
+    expect((await runs.get(10))?.state).toBe('failed');
+    expect(await runsQueue.getJob(runJobId(9, 1))).toBeUndefined();
+  });
+});
