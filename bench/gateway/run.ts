@@ -9,15 +9,19 @@
  *
  *   npx tsc -p bench/gateway && node bench/gateway/dist/run.js [--runs N] [--seconds S] [--connections C]
  *
- * Scenarios are separate functions over one running environment, so a
- * dispatch-latency scenario (POST -> started on an agent) can be added next
- * to `acceptedRuns` once the agent exists.
+ * Scenarios are separate functions, each on its own environment:
+ * - accepted-runs: runs/s and latency of POST /rps/run/:id over mTLS;
+ * - dispatch-latency: POST answered -> run started on an agent (the agent's
+ *   `running` event on `{bench}:events:runs`), with two agents from
+ *   `packages/peer-agent/dist/main.js`, a trivial cached task, and at most as
+ *   many runs in flight as the pool has slots. `--dispatchRuns N` (default 300).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Pool } from 'undici';
+import { dispatchLatency } from './dispatch';
 import { createRedis, createRedisKeys, closeRedis, QUEUES, waitForRedis } from '@rps/common';
 import {
   createTestPki,
@@ -29,6 +33,7 @@ import {
 } from '@rps/common/testing';
 
 interface BenchArgs {
+  dispatchRuns: number;
   runs: number;
   seconds: number;
   connections: number;
@@ -36,7 +41,7 @@ interface BenchArgs {
 }
 
 function parseArgs(argv: string[]): BenchArgs {
-  const args: BenchArgs = { runs: 50_000, seconds: 20, connections: 16, warmup: 2_000 };
+  const args: BenchArgs = { dispatchRuns: 300, runs: 50_000, seconds: 20, connections: 16, warmup: 2_000 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i]?.replace(/^--/, '') as keyof BenchArgs;
     const value = Number(argv[i + 1]);
@@ -47,7 +52,7 @@ function parseArgs(argv: string[]): BenchArgs {
 }
 
 /** What every scenario gets: a running gateway and a way to reach it. */
-interface BenchEnv {
+export interface BenchEnv {
   redis: TestRedisServer;
   pki: TestPki;
   prefix: string;
@@ -214,6 +219,13 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ scenario: 'accepted-runs', connections: args.connections, ...result }));
   } finally {
     await stopEnv(env);
+  }
+  const dispatchEnv = await startEnv();
+  try {
+    const result = await dispatchLatency(dispatchEnv, args.dispatchRuns);
+    console.log(JSON.stringify({ scenario: 'dispatch-latency', ...result }));
+  } finally {
+    await stopEnv(dispatchEnv);
   }
 }
 
