@@ -44,5 +44,12 @@ ensure_redis_server() {
 
 build() {
   say "building (tsc -b)"
-  (cd "$RPS_ROOT" && npm run --silent build >/dev/null)
+  local log
+  log=$(mktemp)
+  if ! (cd "$RPS_ROOT" && npm run --silent build >"$log" 2>&1); then
+    cat "$log" >&2
+    rm -f "$log"
+    die "build failed"
+  fi
+  rm -f "$log"
 }

@@ -1,0 +1,145 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { createAdminApp, type RedisKeys, type TlsMaterial } from '@rps/common';
+import type { Express } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { createRequestHandler, type RouteContext } from './routes/proxy.handler';
+import { createUpgradeHandler } from './routes/upgrade.handler';
+import { AccessList } from './services/access-list.service';
+import { AccessLog } from './services/access-log.service';
+import { createForwarderMetrics } from './services/forwarder.metrics';
+import { PeerSync } from './services/peer-sync.service';
+import { createUpstream, type Upstream, type UpstreamTuning } from './services/upstream.service';
+import { PeerStore } from './stores/peer.store';
+
+/** One configured route: its name (`es`, `trusted`, `sandbox`) and its HTTPS upstream. */
+export interface RouteSpec {
+  name: string;
+  upstream: string;
+}
+
+/** What {@link createService} builds from. */
+export interface ForwarderDeps {
+  routes: readonly RouteSpec[];
+  /** `forwarder.allow`: CIDRs admitted besides registered peers. */
+  allow: readonly string[];
+  tls: TlsMaterial;
+  tuning: UpstreamTuning;
+  peerRefreshMs: number;
+  logger: Logger;
+  registry: Registry;
+  /** A request-role connection for reads and a worker-role one for the subscription. */
+  redis: { request: Redis; subscriber: Redis };
+  keys: RedisKeys;
+  /** Access lines collected before they go to the logger's destination (0: each line at once); see AccessLog. */
+  accessLogBufferChars?: number;
+}
+
+/** A built route: an HTTP server that is not listening yet. */
+export interface ForwarderRoute {
+  name: string;
+  server: http.Server;
+  upstream: Upstream;
+  /** Cuts relayed upgrade connections: they are outside HTTP keep-alive handling and would hold `server.close()` open. */
+  dropUpgrades(): void;
+}
+
+/** The built forwarder. */
+export interface ForwarderService {
+  routes: ForwarderRoute[];
+  admin: Express;
+  accessList: AccessList;
+  peerSync: PeerSync;
+  /** Loads the peer registry and subscribes to its events (does not listen). */
+  start(): Promise<void>;
+  /** Stops peer sync and closes upstream pools (after the listeners were closed). */
+  close(): Promise<void>;
+  /** Hands buffered access lines to the logger's destination (main.ts: periodically and at shutdown). */
+  flushAccessLog(): void;
+}
+
+/** Builds the forwarder (STYLE.md: builds, never listens; main.ts or a test listens). */
+export function createService(deps: ForwarderDeps): ForwarderService {
+  const log = deps.logger.child({ component: 'forwarder' });
+  const accessList = new AccessList(deps.allow);
+  const store = new PeerStore({
+    redis: deps.redis.request,
+    subscriber: deps.redis.subscriber,
+    keys: deps.keys,
+    logger: deps.logger,
+  });
+  const peerSync = new PeerSync(store, accessList, { refreshMs: deps.peerRefreshMs }, deps.logger);
+  const metrics = createForwarderMetrics(deps.registry, () => accessList.size);
+  // The access line holds only fields built here (no headers, tokens masked
+  // by loggablePath), so AccessLog writes it without pino's redaction and
+  // serializers (see there); the child supplies bindings, level and destination.
+  const accessLog = new AccessLog(deps.logger.child({ component: 'access' }), deps.accessLogBufferChars ?? 0);
+
+  const routes = deps.routes.map(({ name, upstream: target }): ForwarderRoute => {
+    const upstream = createUpstream(target, deps.tls, deps.tuning);
+    upstream.pool.on('connectionError', (_origin, _targets, err) => {
+      log.warn(
+        { route: name, err: { message: err.message, code: (err as { code?: string }).code } },
+        'upstream connection failed',
+      );
+    });
+    upstream.upgrades.on('error', (err) =>
+      log.warn({ route: name, err: { message: err.message } }, 'upgrade proxy error'),
+    );
+    const ctx: RouteContext = {
+      route: name,
+      upstream,
+      accessList,
+      metrics,
+      accessLog,
+      timeouts: { connectMs: deps.tuning.connectTimeoutMs, headersMs: deps.tuning.headersTimeoutMs },
+    };
+    // No whole-request deadline: a 100 MB upload from a slow peer may take
+    // long; idle sockets still time out through keepAliveTimeout/headersTimeout.
+    const server = http.createServer({ requestTimeout: 0 }, createRequestHandler(ctx));
+    const upgradeSockets = new Set<Socket>();
+    const onUpgrade = createUpgradeHandler(ctx);
+    server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      upgradeSockets.add(socket);
+      socket.once('close', () => upgradeSockets.delete(socket));
+      onUpgrade(req, socket, head);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (err.code !== 'ECONNRESET' && socket.writable)
+        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    const dropUpgrades = () => {
+      for (const socket of upgradeSockets) socket.destroy();
+    };
+    return { name, server, upstream, dropUpgrades };
+  });
+
+  const admin = createAdminApp({
+    logger: deps.logger,
+    registry: deps.registry,
+    checks: {
+      redis: async () => {
+        await deps.redis.request.ping();
+      },
+      peers: async () => {
+        if (!peerSync.loaded) throw new Error('peer registry not loaded yet');
+      },
+    },
+  });
+
+  return {
+    routes,
+    admin,
+    accessList,
+    peerSync,
+    start: () => peerSync.start(),
+    close: async () => {
+      await peerSync.stop();
+      await Promise.all(routes.map((r) => r.upstream.close()));
+    },
+    flushAccessLog: () => accessLog.flush(),
+  };
+}
