@@ -10,6 +10,8 @@ import {
   installProcessHandlers,
   listen,
   loadConfigOrExit,
+  redisReadiness,
+  runMain,
   safeRedisUrl,
   Shutdown,
 } from '@rps/common';
@@ -29,7 +31,7 @@ async function main(): Promise<void> {
   const registry = createMetricsRegistry(SERVICE);
   const service = createService({ config: config.watchdog, keys, redis, subscriber, logger, registry });
   const admin = http.createServer(
-    createAdminApp({ logger, registry, checks: { redis: async () => void (await probe.ping()) } }),
+    createAdminApp({ logger, registry, checks: { redis: redisReadiness(probe) } }),
   );
 
   const shutdown = new Shutdown(logger)
@@ -46,8 +48,4 @@ async function main(): Promise<void> {
   logger.info({ admin: `${address.address}:${address.port}` }, 'admin listening');
 }
 
-main().catch((err: unknown) => {
-  // The logger may not exist yet (the failure can be in building it), so write plain JSON.
-  process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: 'start failed', err: String(err) })}\n`);
-  process.exit(1);
-});
+runMain('ip-watchdog', main);

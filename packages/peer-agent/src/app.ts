@@ -2,7 +2,13 @@ import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { createAdminApp, createMetricsRegistry, createRedisKeys, type SectionConfig } from '@rps/common';
+import {
+  createAdminApp,
+  createMetricsRegistry,
+  createRedisKeys,
+  redisReadiness,
+  type SectionConfig,
+} from '@rps/common';
 import { AgentRuntime } from './agent-runtime';
 import { DEFAULT_AGENT_OPTIONS, type AgentOptions } from './agent.options';
 import { createExecutor } from './executors/executor.factory';
@@ -162,7 +168,7 @@ export function createService(deps: AgentServiceDeps): AgentService {
     logger,
   });
   const probe = connections.probe ?? connections.commands;
-  const checks = { redis: async () => void (await probe.ping()) };
+  const checks = { redis: redisReadiness(probe) };
   late.runtime = runtime;
   return {
     peerId,

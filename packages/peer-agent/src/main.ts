@@ -9,6 +9,7 @@ import {
   installProcessHandlers,
   listen,
   loadConfigOrExit,
+  runMain,
   Shutdown,
   waitForRedis,
   type RedisRole,
@@ -76,8 +77,4 @@ async function main(): Promise<void> {
   await service.start();
 }
 
-main().catch((err: unknown) => {
-  // Before the logger exists there is only stderr; after, installProcessHandlers owns failures.
-  process.stderr.write(`peer-agent failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain('peer-agent', main);

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { createAdminApp, type RedisKeys, type TlsMaterial } from '@rps/common';
+import { createAdminApp, redisReadiness, type RedisKeys, type TlsMaterial } from '@rps/common';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -121,9 +121,7 @@ export function createService(deps: ForwarderDeps): ForwarderService {
     logger: deps.logger,
     registry: deps.registry,
     checks: {
-      redis: async () => {
-        await deps.redis.request.ping();
-      },
+      redis: redisReadiness(deps.redis.request),
       peers: async () => {
         if (!peerSync.loaded) throw new Error('peer registry not loaded yet');
       },

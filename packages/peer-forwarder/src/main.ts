@@ -10,6 +10,7 @@ import {
   listen,
   loadConfigOrExit,
   loadTlsFiles,
+  runMain,
   safeRedisUrl,
   Shutdown,
   TlsFilesError,
@@ -122,8 +123,4 @@ async function main(): Promise<void> {
   destination.flush();
 }
 
-main().catch((err: unknown) => {
-  // Anything thrown during start (a port in use, say) ends the process non-zero.
-  process.stderr.write(`${SERVICE}: start failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+runMain('peer-forwarder', main);

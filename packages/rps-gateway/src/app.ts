@@ -7,6 +7,7 @@ import {
   createAdminApp,
   errorHandler,
   notFoundHandler,
+  redisReadiness,
   requestContext,
   RunStore,
   type Logger,
@@ -119,11 +120,7 @@ export function createApp(deps: GatewayDeps): Gateway {
   const adminApp = createAdminApp({
     logger: logger.child({ component: 'admin' }),
     registry: deps.registry,
-    checks: {
-      redis: async () => {
-        await redis.ping();
-      },
-    },
+    checks: { redis: redisReadiness(redis) },
   });
 
   return { app, adminApp, close: () => blocking.close() };

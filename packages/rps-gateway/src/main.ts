@@ -12,6 +12,7 @@ import {
   loadConfigOrExit,
   loadTlsFiles,
   QUEUES,
+  runMain,
   safeRedisUrl,
   Shutdown,
   TlsFilesError,
@@ -100,8 +101,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  // Before the process handlers exist (bad Redis URL, port taken): say why and stop.
-  process.stderr.write(`rps-gateway failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+runMain('rps-gateway', main);

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { installProcessHandlers, Shutdown } from './shutdown';
+import { installProcessHandlers, runMain, Shutdown } from './shutdown';
 
 const logger = pino({ level: 'silent' });
 
@@ -71,5 +71,19 @@ describe('installProcessHandlers', () => {
     fake.handlers.get('SIGINT')!();
     await new Promise((r) => setTimeout(r, 60));
     expect(fake.exits).toEqual([1]);
+  });
+});
+
+describe('runMain', () => {
+  it('when start fails then one line naming the service and the cause goes to stderr and it exits 1', async () => {
+    const written: string[] = [];
+    const exits: number[] = [];
+    runMain('rps-test', () => Promise.reject(new Error('listen EADDRINUSE 127.0.0.1:10327')), {
+      exit: ((code?: number) => void exits.push(code ?? 0)) as NodeJS.Process['exit'],
+      stderr: { write: (s: string) => written.push(s) } as unknown as NodeJS.Process['stderr'],
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(written).toEqual(['rps-test failed to start: listen EADDRINUSE 127.0.0.1:10327\n']);
+    expect(exits).toEqual([1]);
   });
 });

@@ -82,3 +82,20 @@ export function installProcessHandlers(
     stop('unhandledRejection', 1);
   });
 }
+
+/**
+ * Runs a service's `main` and turns a failure during start (a port in use,
+ * Redis unreachable, a bad certificate) into one readable line on stderr and
+ * exit code 1. The logger may not exist yet at that point, so it writes plain
+ * text, in the same one-line style as config errors. Only main.ts calls this.
+ */
+export function runMain(
+  service: string,
+  main: () => Promise<void>,
+  proc: Pick<NodeJS.Process, 'exit' | 'stderr'> = process,
+): void {
+  main().catch((err: unknown) => {
+    proc.stderr.write(`${service} failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    proc.exit(1);
+  });
+}

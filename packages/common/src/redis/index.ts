@@ -2,3 +2,4 @@ export * from './connection';
 export * from './keys';
 export * from './lua';
 export * from './instance';
+export * from './readiness';
