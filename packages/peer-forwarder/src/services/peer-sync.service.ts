@@ -17,6 +17,7 @@ export interface PeerSyncOptions {
 export class PeerSync {
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
   private refreshing: Promise<void> | undefined;
   /** Bumped per event; a refresh that started earlier must not undo what an event applied later. */
@@ -41,21 +42,40 @@ export class PeerSync {
 
   /** Subscribes, loads the registry and starts the periodic refresh; Redis failures are logged and retried. */
   async start(): Promise<void> {
+    await this.subscribe();
+    await this.refresh('start');
+    this.timer = setInterval(() => void this.refresh('periodic'), this.options.refreshMs);
+    this.timer.unref();
+  }
+
+  /** True while the event subscription is active (false means only the periodic refresh applies changes). */
+  get subscribed(): boolean {
+    return this.unsubscribe !== undefined;
+  }
+
+  /**
+   * Subscribes to peer events; a failed attempt is retried every second in
+   * the background, because without the subscription changes would wait for
+   * the periodic refresh. ioredis keeps an established subscription across
+   * reconnects by itself.
+   */
+  private async subscribe(): Promise<void> {
     try {
       this.unsubscribe = await this.source.subscribe({
         onEvent: (event) => void this.refreshPeer(event.peerId, event.type),
         onResubscribed: () => void this.refresh('resubscribed'),
       });
     } catch (err) {
-      this.log.warn({ err: { message: (err as Error).message } }, 'peer event subscription failed');
+      this.log.warn({ err: { message: (err as Error).message } }, 'peer event subscription failed, retrying');
+      if (this.stopped) return;
+      this.retryTimer = setTimeout(() => void this.subscribe().then(() => this.refresh('subscribed')), 1000);
+      this.retryTimer.unref();
     }
-    await this.refresh('start');
-    this.timer = setInterval(() => void this.refresh('periodic'), this.options.refreshMs);
-    this.timer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
     clearInterval(this.timer);
     await this.refreshing;
     await this.unsubscribe?.().catch(() => undefined);

@@ -16,7 +16,7 @@ import {
   type PeerRecord,
   type RedisKeys,
 } from '@rps/common';
-import { testLogger, uniquePrefix, type TestPki } from '@rps/common/testing';
+import { testLogger, uniquePrefix, waitFor, type TestPki } from '@rps/common/testing';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createService, type ForwarderService } from '../../src/app';
@@ -146,6 +146,20 @@ export async function startForwarder(options: ForwarderOptions): Promise<TestFor
     keys,
   });
   await service.start();
+  // Tests of the event path need the subscription to exist at Redis before
+  // they publish; on a loaded machine it can lag start() (it retries).
+  await waitFor(
+    'peer event subscription',
+    async () => {
+      const [, count] = (await redis.pubsub('NUMSUB', keys.peerEvents())) as [string, number];
+      return service.peerSync.subscribed && Number(count) >= 1;
+    },
+    { timeoutMs: 15_000 },
+  ).catch((err: Error) => {
+    throw new Error(
+      `${err.message}; forwarder logs: ${JSON.stringify(logs.filter((l) => Number(l.level) >= 40))}`,
+    );
+  });
   const ports: Record<string, number> = {};
   for (const route of service.routes) {
     ports[route.name] = (await listen(route.server, { host: '127.0.0.1', port: 0 }, logger)).port;
