@@ -43,7 +43,7 @@ describe('scheduler-sync liveness with simulated peers', () => {
     const logger = testLogger();
     redis = createRedis({ url: server.url, role: 'worker', name: 'liveness-test', logger });
     observer = createRedis({ url: server.url, role: 'worker', name: 'liveness-sub', logger });
-    await waitForRedis(redis);
+    await Promise.all([waitForRedis(redis), waitForRedis(observer)]);
     keys = createRedisKeys(uniquePrefix());
     runs = new RunStore(redis, keys);
     ivis = await startFakeIvis();

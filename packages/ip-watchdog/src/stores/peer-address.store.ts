@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { loadLuaScript, peerEventSchema, type PeerEvent, type RedisKeys } from '@rps/common';
+import { loadLuaScript, peerEventSchema, waitForRedis, type PeerEvent, type RedisKeys } from '@rps/common';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -96,6 +96,9 @@ export class PeerAddressStore {
       if (parsed.success) onEvent(parsed.data);
       else logger.warn({ channel }, 'malformed peer event ignored');
     };
+    // Subscribing during ioredis's connect-time ready check (INFO) breaks the
+    // connection for good, so wait until it is ready.
+    await waitForRedis(subscriber);
     subscriber.on('message', listener);
     await subscriber.subscribe(channel);
     return async () => {

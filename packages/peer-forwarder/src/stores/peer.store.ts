@@ -1,6 +1,7 @@
 import {
   parsePeerRecord,
   peerEventSchema,
+  waitForRedis,
   type PeerEvent,
   type PeerRecord,
   type RedisKeys,
@@ -79,9 +80,13 @@ export class PeerStore implements PeerSource {
       if (first) first = false;
       else handlers.onResubscribed();
     };
+    // A SUBSCRIBE sent while ioredis still runs its connect-time ready check
+    // (INFO) puts the connection in subscriber mode first; the INFO then fails
+    // and the connection never becomes ready. So subscribe only once ready.
+    await waitForRedis(subscriber);
+    first = false;
     subscriber.on('message', onMessage);
     subscriber.on('ready', onReady);
-    if (subscriber.status === 'ready') first = false;
     await subscriber.subscribe(channel);
     return async () => {
       subscriber.off('message', onMessage);
