@@ -178,7 +178,10 @@ describe('peer-forwarder streaming (child process)', () => {
     const sentDuringStall = progress.sent;
     const rssDuringStall = rssOf(child.pid!);
     await transfer;
-    expect(sentDuringStall).toBeLessThan(SIZE / 4);
+    // Four loopback socket buffers (autotuned up to several MB each) and the
+    // upstream's stream buffers sit between producer and consumer: 32 MB was
+    // seen on a clean CI run. Without backpressure all 100 MB go out.
+    expect(sentDuringStall).toBeLessThan(SIZE / 2);
     expect(rssDuringStall - before).toBeLessThan(MAX_GROWTH);
   }
 
