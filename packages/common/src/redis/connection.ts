@@ -97,3 +97,15 @@ export async function closeRedis(redis: Redis): Promise<void> {
     clearTimeout(timer);
   }
 }
+
+/**
+ * Subscribes to a channel once the connection is ready. A SUBSCRIBE sent
+ * while ioredis still runs its connect-time ready check (INFO) switches the
+ * connection to subscriber mode first; the INFO then fails and the
+ * connection never becomes ready, so no message ever arrives. Every
+ * subscriber goes through here.
+ */
+export async function subscribeWhenReady(redis: Redis, channel: string): Promise<void> {
+  await waitForRedis(redis);
+  await redis.subscribe(channel);
+}

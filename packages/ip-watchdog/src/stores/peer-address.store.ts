@@ -1,5 +1,11 @@
 import path from 'node:path';
-import { loadLuaScript, peerEventSchema, waitForRedis, type PeerEvent, type RedisKeys } from '@rps/common';
+import {
+  loadLuaScript,
+  peerEventSchema,
+  subscribeWhenReady,
+  type PeerEvent,
+  type RedisKeys,
+} from '@rps/common';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -96,11 +102,8 @@ export class PeerAddressStore {
       if (parsed.success) onEvent(parsed.data);
       else logger.warn({ channel }, 'malformed peer event ignored');
     };
-    // Subscribing during ioredis's connect-time ready check (INFO) breaks the
-    // connection for good, so wait until it is ready.
-    await waitForRedis(subscriber);
     subscriber.on('message', listener);
-    await subscriber.subscribe(channel);
+    await subscribeWhenReady(subscriber, channel);
     return async () => {
       subscriber.off('message', listener);
       await subscriber.unsubscribe(channel);

@@ -1,7 +1,7 @@
 import {
   parsePeerRecord,
   peerEventSchema,
-  waitForRedis,
+  subscribeWhenReady,
   type PeerEvent,
   type PeerRecord,
   type RedisKeys,
@@ -73,21 +73,13 @@ export class PeerStore implements PeerSource {
       if (parsed) handlers.onEvent(parsed);
       else this.log.warn({ message: message.slice(0, 200) }, 'invalid peer event ignored');
     };
-    let first = true;
     // ioredis re-subscribes by itself after a reconnect; messages published
-    // while it was away are lost, so the caller re-reads everything.
-    const onReady = () => {
-      if (first) first = false;
-      else handlers.onResubscribed();
-    };
-    // A SUBSCRIBE sent while ioredis still runs its connect-time ready check
-    // (INFO) puts the connection in subscriber mode first; the INFO then fails
-    // and the connection never becomes ready. So subscribe only once ready.
-    await waitForRedis(subscriber);
-    first = false;
+    // while it was away are lost, so the caller re-reads everything. Attached
+    // once subscribed, every later 'ready' is such a reconnect.
+    const onReady = () => handlers.onResubscribed();
     subscriber.on('message', onMessage);
+    await subscribeWhenReady(subscriber, channel);
     subscriber.on('ready', onReady);
-    await subscriber.subscribe(channel);
     return async () => {
       subscriber.off('message', onMessage);
       subscriber.off('ready', onReady);
