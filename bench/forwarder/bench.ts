@@ -63,7 +63,7 @@ interface WrkResult {
 }
 
 /** User plus system CPU seconds of a process so far (Linux /proc; clock ticks are 100 Hz there). */
-function cpuSeconds(pid: number): number {
+function processCpuSeconds(pid: number): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -71,6 +71,22 @@ function cpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** CPU seconds of a process and its live children (the forwarder's cluster workers). */
+function cpuSeconds(pid: number): number {
+  let children: number[] = [];
+  try {
+    children = fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    // no children file: count the process alone
+  }
+  return [pid, ...children].reduce((sum, p) => sum + processCpuSeconds(p), 0);
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000 };
@@ -221,13 +237,14 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
   // Access log on, written to /dev/null: the JSON line per request is part of the cost.
+  // BENCH_FORWARDER_NODE=<node binary> runs the forwarder on another Node (A/B of runtimes).
   const relay = start(
     'forwarder',
-    process.execPath,
+    process.env.BENCH_FORWARDER_NODE ?? process.execPath,
     [
       // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the forwarder at its exit.
       ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-      path.join(ROOT, 'packages/peer-forwarder/dist/main.js'),
+      process.env.BENCH_FORWARDER_ENTRY ?? path.join(ROOT, 'packages/peer-forwarder/dist/main.js'),
     ],
     {
       env: { ...process.env, RPS_CONFIG: path.join(dir, 'forwarder.yaml') },

@@ -5,6 +5,7 @@ import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { FastPath } from './routes/fast-path.handler';
 import { createRequestHandler, type RouteContext } from './routes/proxy.handler';
 import { createUpgradeHandler } from './routes/upgrade.handler';
 import { AccessList } from './services/access-list.service';
@@ -44,6 +45,8 @@ export interface ForwarderRoute {
   upstream: Upstream;
   /** Cuts relayed upgrade connections: they are outside HTTP keep-alive handling and would hold `server.close()` open. */
   dropUpgrades(): void;
+  /** Closes idle fast-path connections now and busy ones after their answer (Node's closeIdleConnections does not see them). */
+  closeFastPath(): void;
 }
 
 /** The built forwarder. */
@@ -78,8 +81,7 @@ export function createService(deps: ForwarderDeps): ForwarderService {
   const accessLog = new AccessLog(deps.logger.child({ component: 'access' }), deps.accessLogBufferChars ?? 0);
 
   const routes = deps.routes.map(({ name, upstream: target }): ForwarderRoute => {
-    const upstream = createUpstream(target, deps.tls, deps.tuning);
-    upstream.pool.on('connectionError', (_origin, _targets, err) => {
+    const upstream = createUpstream(target, deps.tls, deps.tuning, (err) => {
       log.warn(
         { route: name, err: { message: err.message, code: (err as { code?: string }).code } },
         'upstream connection failed',
@@ -99,6 +101,18 @@ export function createService(deps: ForwarderDeps): ForwarderService {
     // No whole-request deadline: a 100 MB upload from a slow peer may take
     // long; idle sockets still time out through keepAliveTimeout/headersTimeout.
     const server = http.createServer({ requestTimeout: 0 }, createRequestHandler(ctx));
+    // The fast path takes every connection first and hands to Node's own
+    // connection handling what it does not serve (fast-path.handler.ts).
+    const nodeConnectionListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+    server.removeAllListeners('connection');
+    const fastPath = new FastPath(
+      ctx,
+      (socket) => {
+        for (const listener of nodeConnectionListeners) listener.call(server, socket);
+      },
+      server.keepAliveTimeout,
+    );
+    server.on('connection', (socket: Socket) => fastPath.accept(socket));
     const upgradeSockets = new Set<Socket>();
     const onUpgrade = createUpgradeHandler(ctx);
     server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
@@ -114,7 +128,7 @@ export function createService(deps: ForwarderDeps): ForwarderService {
     const dropUpgrades = () => {
       for (const socket of upgradeSockets) socket.destroy();
     };
-    return { name, server, upstream, dropUpgrades };
+    return { name, server, upstream, dropUpgrades, closeFastPath: () => fastPath.close() };
   });
 
   const admin = createAdminApp({

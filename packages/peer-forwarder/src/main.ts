@@ -86,6 +86,7 @@ async function main(): Promise<void> {
       await Promise.all(
         service.routes.map((r) => {
           r.dropUpgrades();
+          r.closeFastPath();
           return closeServer(r.server);
         }),
       );

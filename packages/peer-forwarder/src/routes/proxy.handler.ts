@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ErrorBody } from '@rps/common';
-import type { Dispatcher } from 'undici';
 import type { AccessDecision, AccessList } from '../services/access-list.service';
 import type { AccessLog } from '../services/access-log.service';
 import { addressKey, displayAddress } from '../services/cidr.matcher';
@@ -12,6 +11,7 @@ import {
   upstreamRequestHeaders,
 } from '../services/proxy-headers.service';
 import { classifyUpstreamError, type UpstreamErrorKind } from '../services/upstream-error.service';
+import type { PoolExchange, PoolRequest, PoolResponseHandler } from '../services/upstream-pool.service';
 import type { Upstream } from '../services/upstream.service';
 
 /** Everything one route's handlers need. */
@@ -57,7 +57,8 @@ export class ExchangeLog {
 
   constructor(
     private readonly ctx: RouteContext,
-    private readonly req: IncomingMessage,
+    private readonly method: string,
+    private readonly url: string,
     readonly source: string,
     private readonly access: AccessDecision,
   ) {}
@@ -75,8 +76,8 @@ export class ExchangeLog {
       peer: a.allowed && a.via === 'peer' ? a.peerId : null,
       allowedBy: a.allowed && a.via === 'allow' ? a.cidr : undefined,
       source: this.source,
-      method: this.req.method ?? '',
-      path: loggablePath(this.req.url ?? ''),
+      method: this.method,
+      path: loggablePath(this.url),
       status,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
@@ -87,79 +88,54 @@ export class ExchangeLog {
 }
 
 /**
- * One request relayed through undici's dispatcher API: the response is
- * written to the peer as it arrives, with backpressure both ways (undici
- * pauses the peer's request body when the upstream socket is full; we pause
- * the upstream when the peer's socket is full).
+ * One request relayed through the upstream pool: the response is written to
+ * the peer as it arrives, with backpressure both ways (the pool pauses the
+ * peer's request body when the upstream socket is full; we hold the upstream
+ * back when the peer's socket is full).
  */
-class Exchange implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
+class Exchange implements PoolResponseHandler {
+  upstream: PoolExchange | undefined;
   private clientGone = false;
-  private counting = false;
 
   constructor(
     private readonly ctx: RouteContext,
-    private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly log: ExchangeLog,
-    private readonly streamedBody: boolean,
   ) {
     res.on('close', () => {
       if (res.writableFinished) return;
       this.clientGone = true;
-      this.controller?.abort(new Error('peer closed the connection'));
+      this.upstream?.abort();
+      this.countUpload();
       this.log.finish(CLIENT_CLOSED);
     });
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.clientGone) {
-      controller.abort(new Error('peer closed the connection'));
-      return;
-    }
-    // undici attaches its own data listener right after this call, in the
-    // same tick, so both see every chunk (attaching earlier would start the
-    // flow before undici listens and lose data).
-    if (this.streamedBody && !this.counting) {
-      this.counting = true;
-      this.req.on('data', (chunk: Buffer) => {
-        this.log.bytesIn += chunk.length;
-      });
-    }
-  }
-
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-    statusMessage?: string,
-  ): void {
-    if (statusCode < 200) return;
-    const raw = (controller.rawHeaders as Buffer[] | null | undefined) ?? flatten(headers);
+  onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
     if (statusMessage) this.res.statusMessage = statusMessage;
     // Small answers arrive with their body in the same tick: corking sends
     // head and body in one write (one syscall) instead of two.
     this.res.cork();
     process.nextTick(uncork, this.res);
-    this.res.writeHead(statusCode, downstreamResponseHeaders(raw));
+    this.res.writeHead(statusCode, downstreamResponseHeaders(rawHeaders));
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     this.log.bytesOut += chunk.length;
-    if (!this.res.write(chunk)) {
-      controller.pause();
-      this.res.once('drain', () => controller.resume());
-    }
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', () => this.upstream?.resume());
+    return false;
   }
 
-  onResponseEnd(): void {
+  onEnd(): void {
     this.res.end();
+    this.countUpload();
     this.log.finish(this.res.statusCode);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     if (this.clientGone) return;
+    this.countUpload();
     const failure = classifyUpstreamError(err, this.ctx.timeouts);
     const error = failure.body.error;
     if (this.res.headersSent) {
@@ -172,27 +148,23 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.log.finish(failure.status, { kind: failure.kind, error });
     sendJsonError(this.res, failure.status, failure.body);
   }
-}
 
-function flatten(headers: Record<string, string | string[] | undefined>): string[] {
-  const out: string[] = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) out.push(name, v);
+  /** A streamed body is counted by what reached the upstream connection. */
+  private countUpload(): void {
+    if (this.upstream && this.log.bytesIn === 0) this.log.bytesIn = this.upstream.bodyBytesSent;
   }
-  return out;
 }
 
 const noop = () => undefined;
 
 /** A connection's source, parsed once: keep-alive peers send many requests per connection. */
-interface SourceInfo {
+export interface SourceInfo {
   display: string;
   key: bigint | null;
 }
 const sources = new WeakMap<Socket, SourceInfo>();
 
-function sourceOf(socket: Socket): SourceInfo {
+export function sourceOf(socket: Socket): SourceInfo {
   let info = sources.get(socket);
   if (!info) {
     const remote = socket.remoteAddress;
@@ -211,7 +183,7 @@ export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, 
     const { display: source, key } = sourceOf(req.socket);
     // Still decided per request: a removed peer's open connection is refused on its next request.
     const access = accessList.checkKey(key);
-    const log = new ExchangeLog(ctx, req, source, access);
+    const log = new ExchangeLog(ctx, req.method ?? '', req.url ?? '', source, access);
     if (!access.allowed) {
       log.finish(403);
       sendJsonError(res, 403, forbiddenBody(source));
@@ -226,29 +198,31 @@ export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, 
       return;
     }
     const length = contentLength(req);
-    const streamed = req.headers['transfer-encoding'] !== undefined || length > SMALL_BODY_MAX_BYTES;
-    const exchange = new Exchange(ctx, req, res, log, streamed);
-    const dispatch = (body: Buffer | IncomingMessage | null) =>
-      upstream.pool.dispatch(
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const streamed = chunked || length > SMALL_BODY_MAX_BYTES;
+    const exchange = new Exchange(ctx, res, log);
+    const request = (body: Buffer | null, stream?: PoolRequest['stream']) => {
+      exchange.upstream = upstream.pool.request(
         {
-          origin: upstream.url.origin,
           method: req.method ?? 'GET',
           path: upstream.basePath + url,
           headers: upstreamRequestHeaders(req.rawHeaders, { address: source, proto: 'http' }),
           body,
+          stream,
         },
         exchange,
       );
+    };
     if (streamed) {
       req.on('error', noop);
-      dispatch(req);
+      request(null, { source: req, length: chunked ? null : length });
     } else if (length > 0) {
       collectSmallBody(req, (body) => {
         log.bytesIn = body.length;
-        dispatch(body);
+        request(body);
       });
     } else {
-      dispatch(null);
+      request(null);
     }
   };
 }
@@ -256,8 +230,8 @@ export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, 
 /**
  * Bodies up to this size (status pushes, most Elasticsearch queries) are
  * read whole and sent with the request head in one TLS write; a streamed body
- * costs undici a second write per request and measured at ~0.6x the
- * throughput. Larger or chunked bodies stream with backpressure.
+ * costs a second write per request (measured at ~0.6x the throughput with
+ * undici). Larger or chunked bodies stream with backpressure.
  */
 export const SMALL_BODY_MAX_BYTES = 64 * 1024;
 

@@ -30,7 +30,7 @@ export function createUpgradeHandler(
     const remote = socket.remoteAddress;
     const source = displayAddress(remote ?? '');
     const access = ctx.accessList.check(remote);
-    const log = new ExchangeLog(ctx, req, source, access);
+    const log = new ExchangeLog(ctx, req.method ?? '', req.url ?? '', source, access);
     if (!access.allowed) {
       log.finish(403);
       rejectUpgrade(socket, 403, forbiddenBody(source));

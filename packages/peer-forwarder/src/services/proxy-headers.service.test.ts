@@ -18,6 +18,16 @@ describe('upstreamRequestHeaders', () => {
     expect(pairs(out)).toContainEqual(['accept', '*/*']);
   });
 
+  it('when a peer declares its body framing then it is not copied: the upstream client frames the body it sends', () => {
+    const out = upstreamRequestHeaders(
+      ['Content-Length', '5', 'content-length', '5', 'Transfer-Encoding', 'chunked', 'accept', '*/*'],
+      client,
+    );
+    expect(names(out)).not.toContain('content-length');
+    expect(names(out)).not.toContain('transfer-encoding');
+    expect(pairs(out)).toContainEqual(['accept', '*/*']);
+  });
+
   it('when hop-by-hop headers and Connection-declared headers arrive then they are dropped', () => {
     const out = upstreamRequestHeaders(
       [

@@ -21,11 +21,14 @@ const HOP_BY_HOP = new Set([
  * Never forwarded from a peer: IVIS-core's Apache adds `x-ivis-cert-serial`
  * after verifying the client certificate and IVIS-core trusts it as the
  * caller's identity, so a peer-supplied copy would be spoofing. `expect` is
- * answered by this listener itself; `host` becomes the upstream's; the
- * forwarding headers are rebuilt below.
+ * answered by this listener itself; `host` becomes the upstream's;
+ * `content-length` is written by the upstream client from the body it sends
+ * (framing is never taken from the peer's head); the forwarding headers are
+ * rebuilt below.
  */
 const DROP_FROM_PEER = new Set([
   ...HOP_BY_HOP,
+  'content-length',
   'x-ivis-cert-serial',
   'expect',
   'host',
@@ -63,7 +66,8 @@ export interface ClientInfo {
  * Headers for the upstream request: drops hop-by-hop and spoofable headers,
  * appends the source to `X-Forwarded-For` (as Apache's mod_proxy did), sets
  * `X-Forwarded-Proto` and keeps the peer's `Host` as `X-Forwarded-Host`. No
- * `Host` is emitted: the HTTP client sets the upstream's.
+ * `Host`, `Content-Length` or `Transfer-Encoding` is emitted: the upstream
+ * client writes those.
  */
 export function upstreamRequestHeaders(raw: readonly string[], client: ClientInfo): string[] {
   const declared = connectionTokens(raw);

@@ -6,10 +6,10 @@ const coded = (code: string, message = 'boom', cause?: unknown) =>
 
 describe('classifyUpstreamError', () => {
   it('when the upstream is slow to connect or to answer then it is a 504 upstream_timeout', () => {
-    const connect = classifyUpstreamError(coded('UND_ERR_CONNECT_TIMEOUT'), timeouts);
+    const connect = classifyUpstreamError(coded('UPSTREAM_CONNECT_TIMEOUT'), timeouts);
     expect(connect).toMatchObject({ status: 504, kind: 'timeout', body: { code: 'upstream_timeout' } });
     expect(connect.body.error).toContain('1000 ms');
-    const headers = classifyUpstreamError(coded('UND_ERR_HEADERS_TIMEOUT'), timeouts);
+    const headers = classifyUpstreamError(coded('UPSTREAM_HEADERS_TIMEOUT'), timeouts);
     expect(headers).toMatchObject({ status: 504, body: { code: 'upstream_timeout' } });
     expect(headers.body.error).toContain('2000 ms');
   });
@@ -35,9 +35,9 @@ describe('classifyUpstreamError', () => {
     }
   });
 
-  it('when undici reports a socket error caused by TLS then the TLS cause wins', () => {
+  it('when a closed connection carries a TLS alert as its cause then the TLS cause wins', () => {
     const result = classifyUpstreamError(
-      coded('UND_ERR_SOCKET', 'other side closed', coded('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE')),
+      coded('UPSTREAM_CLOSED', 'other side closed', coded('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE')),
       timeouts,
     );
     expect(result.kind).toBe('tls');
@@ -48,7 +48,7 @@ describe('classifyUpstreamError', () => {
       kind: 'reset',
       status: 502,
     });
-    expect(classifyUpstreamError(coded('UND_ERR_SOCKET', 'other side closed'), timeouts).kind).toBe('reset');
+    expect(classifyUpstreamError(coded('UPSTREAM_CLOSED', 'other side closed'), timeouts).kind).toBe('reset');
     expect(classifyUpstreamError(new Error('weird'), timeouts)).toMatchObject({
       status: 502,
       kind: 'protocol',

@@ -10,7 +10,12 @@ export interface UpstreamFailure {
   body: ErrorBody;
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+// The upstream pool's own codes (upstream-pool.service.ts); socket and TLS errors keep Node's.
+const TIMEOUT_CODES = new Set([
+  'UPSTREAM_CONNECT_TIMEOUT',
+  'UPSTREAM_HEADERS_TIMEOUT',
+  'UPSTREAM_BODY_TIMEOUT',
+]);
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
@@ -19,7 +24,7 @@ const CONNECT_CODES = new Set([
   'ENETUNREACH',
   'EADDRNOTAVAIL',
 ]);
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_CLOSED']);
 // OpenSSL verification results (CERT_HAS_EXPIRED, SELF_SIGNED_CERT_IN_CHAIN,
 // UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...) and Node's TLS/SSL error families.
 const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|EPROTO$)|CERT|ISSUER|SIGNATURE|HOSTNAME/;
@@ -33,8 +38,8 @@ interface CodedError {
 function codeOf(err: unknown): string {
   const e = err as CodedError | null;
   if (typeof e?.code === 'string') {
-    // undici wraps the socket's own error as the cause of UND_ERR_SOCKET.
-    if (e.code === 'UND_ERR_SOCKET' && e.cause) {
+    // A closed connection may carry the socket's own error (TLS alert) as its cause.
+    if (e.code === 'UPSTREAM_CLOSED' && e.cause) {
       const inner = codeOf(e.cause);
       if (inner) return inner;
     }
@@ -61,9 +66,11 @@ export function classifyUpstreamError(
   const detail = `${messageOf(err)}${code ? ` (${code})` : ''}`;
   if (TIMEOUT_CODES.has(code)) {
     const what =
-      code === 'UND_ERR_CONNECT_TIMEOUT'
+      code === 'UPSTREAM_CONNECT_TIMEOUT'
         ? `upstream did not accept a connection within ${timeouts.connectMs} ms`
-        : `upstream did not answer within ${timeouts.headersMs} ms`;
+        : code === 'UPSTREAM_HEADERS_TIMEOUT'
+          ? `upstream did not answer within ${timeouts.headersMs} ms`
+          : `upstream stalled: ${messageOf(err)}`;
     return failure(504, 'timeout', 'upstream_timeout', what);
   }
   if (CONNECT_CODES.has(code)) {

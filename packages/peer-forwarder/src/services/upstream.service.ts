@@ -1,7 +1,7 @@
 import https from 'node:https';
 import type { TlsMaterial } from '@rps/common';
 import httpProxy from 'http-proxy';
-import { Pool } from 'undici';
+import { UpstreamPool } from './upstream-pool.service';
 
 /** Upstream connection tuning (see forwarder.options.ts for defaults and why). */
 export interface UpstreamTuning {
@@ -26,8 +26,8 @@ export interface Upstream {
   readonly url: URL;
   /** Path prefix of the upstream URL without a trailing slash ('' for none). */
   readonly basePath: string;
-  readonly pool: Pool;
-  /** http-proxy serves protocol upgrades, which undici's pool does not relay. */
+  readonly pool: UpstreamPool;
+  /** http-proxy serves protocol upgrades, which the request pool does not relay. */
   readonly upgrades: httpProxy;
   readonly upgradeAgent: https.Agent;
   close(): Promise<void>;
@@ -36,12 +36,18 @@ export interface Upstream {
 /**
  * Builds the TLS client side towards IVIS-core: the pool's client certificate,
  * verification against the configured CA (or the system roots) and the host
- * name check. undici's pool was chosen by measurement (docs/forwarder.md):
- * http-proxy's own web path over an https.Agent reached about half of
- * Apache's throughput. Both sit on Node's TLS client, which answers Apache's
+ * name check. Requests go through the forwarder's own pool, chosen by
+ * measurement (docs/forwarder.md): http-proxy's web path over an https.Agent
+ * reached about half of Apache's throughput, undici's Pool about 0.8x. Both
+ * the pool and http-proxy sit on Node's TLS client, which answers Apache's
  * TLS 1.2 renegotiation for the client certificate (test/renegotiation.test.ts).
  */
-export function createUpstream(upstream: string, tls: TlsMaterial, tuning: UpstreamTuning): Upstream {
+export function createUpstream(
+  upstream: string,
+  tls: TlsMaterial,
+  tuning: UpstreamTuning,
+  onConnectionError?: (err: Error) => void,
+): Upstream {
   const url = new URL(upstream);
   const secure = {
     cert: tls.cert,
@@ -49,15 +55,7 @@ export function createUpstream(upstream: string, tls: TlsMaterial, tuning: Upstr
     ...(tuning.useSystemRoots ? {} : { ca: tls.ca }),
     rejectUnauthorized: true,
   };
-  const pool = new Pool(url.origin, {
-    connections: tuning.connections,
-    pipelining: 1,
-    keepAliveTimeout: tuning.keepAliveTimeoutMs,
-    keepAliveMaxTimeout: tuning.keepAliveTimeoutMs,
-    headersTimeout: tuning.headersTimeoutMs,
-    bodyTimeout: tuning.bodyTimeoutMs,
-    connect: { ...secure, timeout: tuning.connectTimeoutMs },
-  });
+  const pool = new UpstreamPool(url, secure, tuning, onConnectionError);
   const upgradeAgent = new https.Agent({ ...secure, keepAlive: false });
   const upgrades = httpProxy.createProxyServer({
     target: upstream,
@@ -77,14 +75,9 @@ export function createUpstream(upstream: string, tls: TlsMaterial, tuning: Upstr
     close: async () => {
       upgrades.close();
       upgradeAgent.destroy();
-      if (pool.closed || pool.destroyed) return;
       // Listeners are closed first, so nothing should be in flight; a stuck
       // upstream must not hold the shutdown.
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), CLOSE_GRACE_MS)));
-      const outcome = await Promise.race([pool.close().then(() => 'closed' as const), grace]);
-      clearTimeout(timer);
-      if (outcome === 'late') await pool.destroy();
+      await pool.close(CLOSE_GRACE_MS);
     },
   };
 }

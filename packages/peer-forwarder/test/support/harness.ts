@@ -176,6 +176,7 @@ export async function startForwarder(options: ForwarderOptions): Promise<TestFor
     close: async () => {
       for (const route of service.routes) {
         route.dropUpgrades();
+        route.closeFastPath();
         route.server.closeAllConnections();
       }
       await Promise.all(service.routes.map((r) => closeServer(r.server)));

@@ -1,0 +1,618 @@
+import { isIP } from 'node:net';
+import type { Readable } from 'node:stream';
+import tls from 'node:tls';
+import { Http1ParseError, ResponseParser, type ResponseHead } from './http1.parser';
+
+/**
+ * The forwarder's HTTP/1.1 client towards IVIS-core: a keep-alive pool of TLS
+ * connections, one request at a time per connection (no pipelining), written
+ * for this relay's one job. It replaced undici's `Pool` by measurement
+ * (docs/forwarder.md, "Benchmark"): per relayed request undici cost about
+ * 55 µs of CPU here, which kept the forwarder below Apache's throughput. What
+ * it does not do, it does not need: no redirects, no retries (a reused
+ * connection that fails is the request's failure, as in Apache's mod_proxy),
+ * no HTTP/2, no upgrades (http-proxy relays those).
+ *
+ * TLS is Node's: the client certificate is answered also when the server
+ * asks for it by renegotiation (IVIS-core's Apache does, under /rest/remote),
+ * sessions are resumed, the server is verified against the CA and its name.
+ */
+
+/** Why an upstream exchange failed, besides socket and TLS errors (which keep their own codes). */
+export type UpstreamErrorCode =
+  | 'UPSTREAM_CONNECT_TIMEOUT'
+  | 'UPSTREAM_HEADERS_TIMEOUT'
+  | 'UPSTREAM_BODY_TIMEOUT'
+  | 'UPSTREAM_CLOSED'
+  | 'UPSTREAM_POOL_CLOSED';
+
+export class UpstreamError extends Error {
+  constructor(
+    readonly code: UpstreamErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UpstreamError';
+  }
+}
+
+/** Connection and timing limits of one pool (forwarder.upstream.*). */
+export interface PoolLimits {
+  /** Most connections open at once; further requests wait in order. */
+  connections: number;
+  /** Close an idle connection after this long (lowered to what the server announces in `Keep-Alive: timeout=`). */
+  keepAliveTimeoutMs: number;
+  /** TCP connect plus TLS handshake. */
+  connectTimeoutMs: number;
+  /** Request sent until the response head arrived (no progress for this long). */
+  headersTimeoutMs: number;
+  /** No response body bytes for this long (not counted while the peer's side holds us back); also the upload stall limit. */
+  bodyTimeoutMs: number;
+}
+
+/** TLS material of the client side. */
+export interface PoolTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** Trust anchors; absent: Node's root store. */
+  ca?: string | Buffer;
+}
+
+/** One request to relay. `headers` must not carry Host or framing headers: the pool writes those. */
+export interface PoolRequest {
+  method: string;
+  /** Origin-form target (path and query). */
+  path: string;
+  /** Flat `[name, value, ...]`. */
+  headers: readonly string[];
+  /** A whole body (sent with the head in one write), or null for none. */
+  body: Buffer | null;
+  /** A body to stream instead: with its declared length, or chunked when null. */
+  stream?: { source: Readable; length: number | null };
+}
+
+/** Receives one response. After `onEnd` or `onError` nothing more is called. */
+export interface PoolResponseHandler {
+  /** The final response head; `rawHeaders` carries Content-Length only when it frames the body (or for HEAD, 204, 304). */
+  onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void;
+  /** Returns false to hold the upstream back until `PoolExchange.resume()`. */
+  onData(chunk: Buffer): boolean;
+  onEnd(): void;
+  onError(err: Error): void;
+}
+
+/** The caller's handle on a request in flight. */
+export interface PoolExchange {
+  /** Stops the exchange (the peer went away): the connection is closed, the handler hears nothing more. */
+  abort(): void;
+  /** Lets response bytes flow again after `onData` returned false. */
+  resume(): void;
+  /** Request body bytes handed to the connection so far. */
+  readonly bodyBytesSent: number;
+}
+
+const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+/** Margin below a server's announced keep-alive timeout, so we close first. */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+/** Below this, an idle connection is not worth keeping. */
+const MIN_IDLE_MS = 100;
+const CRLF = '\r\n';
+
+/** A keep-alive pool of TLS connections to one origin. */
+export class UpstreamPool {
+  private readonly idle: Connection[] = [];
+  private readonly open = new Set<Connection>();
+  private readonly waiting: Exchange[] = [];
+  private connecting = 0;
+  private closing = false;
+  /** Latest TLS session, offered on new connections (resumption saves a full handshake). */
+  session: Buffer | undefined;
+  readonly connectOptions: tls.ConnectionOptions;
+  /** The Host header sent upstream. */
+  readonly hostHeader: string;
+
+  constructor(
+    origin: URL,
+    secure: PoolTls,
+    readonly limits: PoolLimits,
+    /** Called for each connection that could not be established (for the log). */
+    readonly onConnectionError: (err: Error) => void = () => undefined,
+  ) {
+    const host = origin.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(origin.port || 443);
+    this.hostHeader = origin.host;
+    this.connectOptions = {
+      host,
+      port,
+      // SNI and the name check use the host name; an IP upstream is checked
+      // against the certificate's IP SANs and sends no SNI (RFC 6066).
+      ...(isIP(host) ? {} : { servername: host }),
+      cert: secure.cert,
+      key: secure.key,
+      ...(secure.ca === undefined ? {} : { ca: secure.ca }),
+      rejectUnauthorized: true,
+    };
+  }
+
+  /** Connections open or being opened. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Requests waiting for a free connection. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  request(req: PoolRequest, handler: PoolResponseHandler): PoolExchange {
+    const exchange = new Exchange(req, handler, this);
+    if (this.closing) {
+      exchange.fail(new UpstreamError('UPSTREAM_POOL_CLOSED', 'forwarder is shutting down'));
+      return exchange;
+    }
+    // Hold a streamed body until a connection takes it.
+    req.stream?.source.pause();
+    const conn = this.idle.pop();
+    if (conn) conn.assign(exchange);
+    else {
+      this.waiting.push(exchange);
+      this.grow();
+    }
+    return exchange;
+  }
+
+  /** Closes idle connections now and busy ones when their exchange ends (or after `graceMs`). */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    for (const exchange of this.waiting.splice(0))
+      exchange.fail(new UpstreamError('UPSTREAM_POOL_CLOSED', 'forwarder is shutting down'));
+    for (const conn of this.idle.splice(0)) conn.destroy();
+    const deadline = Date.now() + graceMs;
+    while (this.open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const conn of [...this.open]) conn.destroy();
+  }
+
+  /** @internal A waiting exchange was aborted by its caller. */
+  unqueue(exchange: Exchange): void {
+    const i = this.waiting.indexOf(exchange);
+    if (i !== -1) this.waiting.splice(i, 1);
+  }
+
+  /** @internal A connection is ready for (another) request. */
+  release(conn: Connection): void {
+    const next = this.waiting.shift();
+    if (next) {
+      conn.assign(next);
+      return;
+    }
+    if (this.closing) {
+      conn.destroy();
+      return;
+    }
+    conn.idleFor(this.limits.keepAliveTimeoutMs);
+    this.idle.push(conn);
+  }
+
+  /** @internal */
+  connected(conn: Connection): void {
+    this.connecting--;
+    this.release(conn);
+  }
+
+  /** @internal A connection could not be established: the oldest waiting request gets the error. */
+  connectFailed(conn: Connection, err: Error): void {
+    this.connecting--;
+    this.open.delete(conn);
+    this.onConnectionError(err);
+    this.waiting.shift()?.fail(err);
+    this.grow();
+  }
+
+  /** @internal */
+  closed(conn: Connection): void {
+    this.open.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i !== -1) this.idle.splice(i, 1);
+    this.grow();
+  }
+
+  /** Opens connections for waiting requests, up to the limit. */
+  private grow(): void {
+    while (
+      this.waiting.length > this.connecting &&
+      this.open.size < this.limits.connections &&
+      !this.closing
+    ) {
+      this.connecting++;
+      this.open.add(new Connection(this));
+    }
+  }
+}
+
+/** One request and its response, from the pool's side. */
+class Exchange implements PoolExchange {
+  conn: Connection | null = null;
+  finished = false;
+  bodyBytesSent = 0;
+
+  constructor(
+    readonly req: PoolRequest,
+    readonly handler: PoolResponseHandler,
+    private readonly pool: UpstreamPool,
+  ) {}
+
+  abort(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.conn) this.conn.destroy();
+    else this.pool.unqueue(this);
+  }
+
+  resume(): void {
+    this.conn?.resumeResponse(this);
+  }
+
+  /** Ends the exchange with an error (once). */
+  fail(err: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.handler.onError(err);
+  }
+}
+
+const enum Timer {
+  None,
+  Headers,
+  Body,
+  Upload,
+  Idle,
+}
+
+/** One TLS connection of the pool. */
+class Connection {
+  private readonly socket: tls.TLSSocket;
+  private readonly parser: ResponseParser;
+  private exchange: Exchange | null = null;
+  private ready = false;
+  private dead = false;
+  private socketError: Error | null = null;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private timer = Timer.None;
+  /** The request (head and body) is fully written. */
+  private sent = false;
+  /** The response is complete. */
+  private answered = false;
+  private keepAlive = true;
+  private keepAliveLimitMs = Infinity;
+  private paused = false;
+  private headSeen = false;
+
+  constructor(private readonly pool: UpstreamPool) {
+    this.parser = new ResponseParser({
+      onHead: (head) => this.onHead(head),
+      onBody: (chunk) => this.onBody(chunk),
+      onComplete: () => this.onComplete(),
+    });
+    this.socket = tls.connect({ ...pool.connectOptions, session: pool.session });
+    this.socket.setNoDelay(true);
+    this.connectTimer = setTimeout(() => {
+      this.fatal(
+        new UpstreamError(
+          'UPSTREAM_CONNECT_TIMEOUT',
+          `no TLS connection to ${pool.hostHeader} within ${pool.limits.connectTimeoutMs} ms`,
+        ),
+      );
+    }, pool.limits.connectTimeoutMs);
+    this.socket.once('secureConnect', () => {
+      clearTimeout(this.connectTimer);
+      this.ready = true;
+      pool.connected(this);
+    });
+    this.socket.on('session', (session: Buffer) => {
+      pool.session = session;
+    });
+    this.socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    this.socket.on('timeout', () => this.onTimeout());
+    this.socket.on('error', (err: Error) => {
+      this.socketError ??= err;
+    });
+    this.socket.on('end', () => this.onSocketEnd());
+    this.socket.on('close', () => this.onSocketClose());
+  }
+
+  assign(exchange: Exchange): void {
+    this.exchange = exchange;
+    exchange.conn = this;
+    this.sent = false;
+    this.answered = false;
+    this.paused = false;
+    this.headSeen = false;
+    const { req } = exchange;
+    this.parser.reset(req.method);
+    let head = `${req.method} ${req.path} HTTP/1.1${CRLF}host: ${this.pool.hostHeader}${CRLF}`;
+    const h = req.headers;
+    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}${CRLF}`;
+    const stream = req.stream;
+    if (stream) {
+      head +=
+        stream.length === null
+          ? `transfer-encoding: chunked${CRLF}${CRLF}`
+          : `content-length: ${stream.length}${CRLF}${CRLF}`;
+      this.socket.write(head, 'latin1');
+      this.setTimer(Timer.Upload);
+      this.pump(exchange, stream.source, stream.length === null);
+      return;
+    }
+    const body = req.body;
+    if (body && body.length > 0) {
+      head += `content-length: ${body.length}${CRLF}${CRLF}`;
+      // Head and body leave in one TLS record and one syscall.
+      this.socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+      exchange.bodyBytesSent = body.length;
+    } else {
+      head += PAYLOAD_METHODS.has(req.method) ? `content-length: 0${CRLF}${CRLF}` : CRLF;
+      this.socket.write(head, 'latin1');
+    }
+    this.sent = true;
+    this.setTimer(Timer.Headers);
+  }
+
+  /** Streams a request body with backpressure; chunk-encodes it when its length is unknown. */
+  private pump(exchange: Exchange, source: Readable, chunked: boolean): void {
+    const onData = (chunk: Buffer) => {
+      if (this.exchange !== exchange || this.dead) return;
+      exchange.bodyBytesSent += chunk.length;
+      let ok: boolean;
+      if (chunked) {
+        if (chunk.length === 0) return;
+        this.socket.cork();
+        this.socket.write(`${chunk.length.toString(16)}${CRLF}`, 'latin1');
+        this.socket.write(chunk);
+        ok = this.socket.write(CRLF, 'latin1');
+        this.socket.uncork();
+      } else ok = this.socket.write(chunk);
+      if (!ok) {
+        source.pause();
+        this.socket.once('drain', () => {
+          if (this.exchange === exchange) source.resume();
+        });
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      if (this.exchange !== exchange || this.dead) return;
+      if (chunked) this.socket.write(`0${CRLF}${CRLF}`, 'latin1');
+      this.sent = true;
+      if (this.answered) this.finish();
+      else this.setTimer(this.headSeen ? Timer.Body : Timer.Headers);
+    };
+    const onAbort = () => {
+      cleanup();
+      // The peer went away mid-body: the upstream must not take a truncated
+      // body for a whole one, so the connection goes.
+      if (this.exchange === exchange && !this.sent) this.destroy();
+    };
+    const cleanup = () => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('close', onClose);
+      source.off('error', onAbort);
+    };
+    const onClose = () => {
+      if (!this.sent) onAbort();
+    };
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('close', onClose);
+    source.once('error', onAbort);
+    source.resume();
+  }
+
+  resumeResponse(exchange: Exchange): void {
+    if (this.exchange !== exchange || !this.paused || this.dead) return;
+    this.paused = false;
+    this.setTimer(Timer.Body);
+    this.socket.resume();
+  }
+
+  idleFor(ms: number): void {
+    this.setTimer(Timer.Idle, Math.min(ms, this.keepAliveLimitMs));
+  }
+
+  destroy(): void {
+    if (this.dead) return;
+    this.dead = true;
+    clearTimeout(this.connectTimer);
+    this.socket.destroy();
+  }
+
+  private onSocketData(chunk: Buffer): void {
+    const exchange = this.exchange;
+    if (!exchange) {
+      // Bytes nobody asked for: the connection is out of step.
+      this.destroy();
+      return;
+    }
+    try {
+      this.parser.execute(chunk);
+    } catch (err) {
+      if (!(err instanceof Http1ParseError)) throw err;
+      this.fatal(err);
+      return;
+    }
+    if (this.parser.extraBytes > 0) this.keepAlive = false;
+    // Switched here rather than in onHead: most answers complete in the chunk
+    // that brought their head, and then the idle timer is the next one.
+    if (this.exchange && this.headSeen && this.sent && this.timer === Timer.Headers)
+      this.setTimer(Timer.Body);
+  }
+
+  private onHead(head: ResponseHead): void {
+    const exchange = this.exchange!;
+    this.headSeen = true;
+    this.keepAlive = head.keepAlive;
+    const limit = keepAliveLimit(head.rawHeaders);
+    if (limit !== undefined) {
+      this.keepAliveLimitMs = limit;
+      // The server closes idle connections too soon for us to close them first.
+      if (limit < MIN_IDLE_MS) this.keepAlive = false;
+    }
+    // A Content-Length beside chunked or until-close framing does not describe
+    // the body the handler will get: it must not be relayed.
+    const k = head.framing.kind;
+    const raw = k === 'chunked' || k === 'close' ? withoutContentLength(head.rawHeaders) : head.rawHeaders;
+    if (!exchange.finished) exchange.handler.onHead(head.statusCode, head.statusMessage, raw);
+  }
+
+  private onBody(chunk: Buffer): void {
+    const exchange = this.exchange!;
+    if (exchange.finished) return;
+    if (!exchange.handler.onData(chunk) && !this.paused) {
+      this.paused = true;
+      // Our peer is slow, not the upstream: no body timeout while held back.
+      this.setTimer(Timer.None);
+      this.socket.pause();
+    }
+  }
+
+  private onComplete(): void {
+    this.answered = true;
+    const exchange = this.exchange!;
+    if (!exchange.finished) {
+      exchange.finished = true;
+      exchange.handler.onEnd();
+    }
+    // An early answer (e.g. 413 before the whole upload): the rest of the
+    // body would be read as the next request, so the connection goes.
+    if (this.sent) this.finish();
+    else this.destroy();
+  }
+
+  /** The exchange is over: back to the pool, or closed when it cannot carry another request. */
+  private finish(): void {
+    const exchange = this.exchange;
+    this.exchange = null;
+    if (exchange) exchange.conn = null;
+    if (!this.keepAlive || this.dead || this.parser.extraBytes > 0) {
+      this.destroy();
+      return;
+    }
+    if (this.paused) {
+      // Held back for the last bytes of the previous answer: the next one must flow.
+      this.paused = false;
+      this.socket.resume();
+    }
+    this.pool.release(this);
+  }
+
+  private onTimeout(): void {
+    switch (this.timer) {
+      case Timer.Idle:
+        this.destroy();
+        return;
+      case Timer.Headers:
+        this.fatal(
+          new UpstreamError(
+            'UPSTREAM_HEADERS_TIMEOUT',
+            `no response within ${this.pool.limits.headersTimeoutMs} ms`,
+          ),
+        );
+        return;
+      case Timer.Body:
+        this.fatal(
+          new UpstreamError(
+            'UPSTREAM_BODY_TIMEOUT',
+            `response body stalled for ${this.pool.limits.bodyTimeoutMs} ms`,
+          ),
+        );
+        return;
+      case Timer.Upload:
+        this.fatal(
+          new UpstreamError(
+            'UPSTREAM_BODY_TIMEOUT',
+            `upstream took no request body bytes for ${this.pool.limits.bodyTimeoutMs} ms`,
+          ),
+        );
+        return;
+      default:
+    }
+  }
+
+  private setTimer(kind: Timer, ms?: number): void {
+    if (this.timer === kind && ms === undefined) return;
+    this.timer = kind;
+    const limits = this.pool.limits;
+    const value =
+      kind === Timer.None
+        ? 0
+        : (ms ?? (kind === Timer.Headers ? limits.headersTimeoutMs : limits.bodyTimeoutMs));
+    this.socket.setTimeout(value);
+  }
+
+  private onSocketEnd(): void {
+    // The server closed its side: an until-close body ends here; a keep-alive
+    // connection closed while idle just leaves the pool.
+    const exchange = this.exchange;
+    if (exchange && !this.answered) {
+      try {
+        this.parser.end();
+      } catch (err) {
+        if (!(err instanceof Http1ParseError)) throw err;
+        const closed = new UpstreamError(
+          'UPSTREAM_CLOSED',
+          this.parser.untouched ? 'upstream closed the connection before answering' : err.message,
+        );
+        this.fatal(closed);
+        return;
+      }
+    }
+    this.destroy();
+  }
+
+  private onSocketClose(): void {
+    clearTimeout(this.connectTimer);
+    this.dead = true;
+    const err =
+      this.socketError ??
+      new UpstreamError('UPSTREAM_CLOSED', 'upstream closed the connection before answering');
+    if (!this.ready) {
+      this.pool.connectFailed(this, err);
+      return;
+    }
+    const exchange = this.exchange;
+    this.exchange = null;
+    if (exchange && !this.answered) exchange.fail(err);
+    this.pool.closed(this);
+  }
+
+  /** Fails the current exchange (or the connection attempt) with `err` and closes the connection. */
+  private fatal(err: Error): void {
+    this.socketError ??= err;
+    const exchange = this.exchange;
+    if (exchange && this.ready) {
+      this.exchange = null;
+      exchange.fail(err);
+    }
+    this.destroy();
+  }
+}
+
+function withoutContentLength(rawHeaders: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() !== 'content-length') out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+  }
+  return out;
+}
+
+/** `Keep-Alive: timeout=N` of a response, minus a margin, in ms; undefined when absent. */
+function keepAliveLimit(rawHeaders: readonly string[]): number | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    const m = /(?:^|[,\s])timeout=(\d+)/i.exec(rawHeaders[i + 1]!);
+    if (m) return Math.max(0, Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS);
+  }
+  return undefined;
+}
