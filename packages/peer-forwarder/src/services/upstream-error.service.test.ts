@@ -55,4 +55,21 @@ describe('classifyUpstreamError', () => {
       body: { code: 'upstream_error', error: 'upstream request failed: weird' },
     });
   });
+
+  it('when the peer stalled its upload or the forwarder is stopping then the answer does not blame the upstream', () => {
+    expect(
+      classifyUpstreamError(coded('UPSTREAM_UPLOAD_STALLED', 'peer sent no request body bytes'), timeouts),
+    ).toMatchObject({
+      status: 408,
+      kind: 'peer',
+      body: { code: 'peer_timeout', error: 'peer sent no request body bytes' },
+    });
+    expect(
+      classifyUpstreamError(coded('UPSTREAM_POOL_CLOSED', 'forwarder is shutting down'), timeouts),
+    ).toMatchObject({
+      status: 503,
+      kind: 'shutdown',
+      body: { code: 'shutting_down' },
+    });
+  });
 });

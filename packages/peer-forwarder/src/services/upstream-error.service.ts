@@ -1,11 +1,11 @@
 import type { ErrorBody } from '@rps/common';
 
 /** What went wrong with the upstream, as counted in metrics. */
-export type UpstreamErrorKind = 'timeout' | 'connect' | 'tls' | 'reset' | 'protocol';
+export type UpstreamErrorKind = 'timeout' | 'connect' | 'tls' | 'reset' | 'protocol' | 'peer' | 'shutdown';
 
 /** How an upstream failure is answered and counted. */
 export interface UpstreamFailure {
-  status: 502 | 504;
+  status: 408 | 502 | 503 | 504;
   kind: UpstreamErrorKind;
   body: ErrorBody;
 }
@@ -63,6 +63,9 @@ export function classifyUpstreamError(
   timeouts: { connectMs: number; headersMs: number },
 ): UpstreamFailure {
   const code = codeOf(err);
+  // Not the upstream's doing: the peer stalled its own upload, or we are stopping.
+  if (code === 'UPSTREAM_UPLOAD_STALLED') return failure(408, 'peer', 'peer_timeout', messageOf(err));
+  if (code === 'UPSTREAM_POOL_CLOSED') return failure(503, 'shutdown', 'shutting_down', messageOf(err));
   const detail = `${messageOf(err)}${code ? ` (${code})` : ''}`;
   if (TIMEOUT_CODES.has(code)) {
     const what =
@@ -85,6 +88,11 @@ export function classifyUpstreamError(
   return failure(502, 'protocol', 'upstream_error', `upstream request failed: ${detail}`);
 }
 
-function failure(status: 502 | 504, kind: UpstreamErrorKind, code: string, error: string): UpstreamFailure {
+function failure(
+  status: UpstreamFailure['status'],
+  kind: UpstreamErrorKind,
+  code: string,
+  error: string,
+): UpstreamFailure {
   return { status, kind, body: { error, code, details: [] } };
 }

@@ -24,7 +24,9 @@ export type UpstreamErrorCode =
   | 'UPSTREAM_HEADERS_TIMEOUT'
   | 'UPSTREAM_BODY_TIMEOUT'
   | 'UPSTREAM_CLOSED'
-  | 'UPSTREAM_POOL_CLOSED';
+  | 'UPSTREAM_POOL_CLOSED'
+  | 'UPSTREAM_UPLOAD_STALLED'
+  | 'UPSTREAM_BODY_LENGTH';
 
 export class UpstreamError extends Error {
   constructor(
@@ -170,7 +172,17 @@ export class UpstreamPool {
     for (const conn of this.idle.splice(0)) conn.destroy();
     const deadline = Date.now() + graceMs;
     while (this.open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const conn of [...this.open]) conn.destroy();
+    const cut = new UpstreamError(
+      'UPSTREAM_POOL_CLOSED',
+      `forwarder shut down before the answer was complete`,
+    );
+    for (const conn of [...this.open]) conn.abandon(cut);
+  }
+
+  /** @internal A connection is closing: it must not be handed out any more. */
+  forget(conn: Connection): void {
+    const i = this.idle.indexOf(conn);
+    if (i !== -1) this.idle.splice(i, 1);
   }
 
   /** @internal A waiting exchange was aborted by its caller. */
@@ -287,6 +299,7 @@ class Connection {
   private keepAliveLimitMs = Infinity;
   private paused = false;
   private headSeen = false;
+  private uploadBlocked = false;
 
   constructor(private readonly pool: UpstreamPool) {
     this.parser = new ResponseParser({
@@ -328,6 +341,7 @@ class Connection {
     this.answered = false;
     this.paused = false;
     this.headSeen = false;
+    this.uploadBlocked = false;
     const { req } = exchange;
     this.parser.reset(req.method);
     let head = `${req.method} ${req.path} HTTP/1.1${CRLF}host: ${this.pool.hostHeader}${CRLF}`;
@@ -341,7 +355,7 @@ class Connection {
           : `content-length: ${stream.length}${CRLF}${CRLF}`;
       this.socket.write(head, 'latin1');
       this.setTimer(Timer.Upload);
-      this.pump(exchange, stream.source, stream.length === null);
+      this.pump(exchange, stream.source, stream.length);
       return;
     }
     const body = req.body;
@@ -359,10 +373,22 @@ class Connection {
   }
 
   /** Streams a request body with backpressure; chunk-encodes it when its length is unknown. */
-  private pump(exchange: Exchange, source: Readable, chunked: boolean): void {
+  private pump(exchange: Exchange, source: Readable, declared: number | null): void {
+    const chunked = declared === null;
     const onData = (chunk: Buffer) => {
       if (this.exchange !== exchange || this.dead) return;
       exchange.bodyBytesSent += chunk.length;
+      if (declared !== null && exchange.bodyBytesSent > declared) {
+        // More than the head announced would be read upstream as the start of
+        // another request: never send it.
+        this.fatal(
+          new UpstreamError(
+            'UPSTREAM_BODY_LENGTH',
+            `request body longer than its declared ${declared} bytes`,
+          ),
+        );
+        return;
+      }
       let ok: boolean;
       if (chunked) {
         if (chunk.length === 0) return;
@@ -374,7 +400,9 @@ class Connection {
       } else ok = this.socket.write(chunk);
       if (!ok) {
         source.pause();
+        this.uploadBlocked = true;
         this.socket.once('drain', () => {
+          this.uploadBlocked = false;
           if (this.exchange === exchange) source.resume();
         });
       }
@@ -424,7 +452,15 @@ class Connection {
     if (this.dead) return;
     this.dead = true;
     clearTimeout(this.connectTimer);
+    // Out of the idle list at once: 'close' comes a loop phase later, and a
+    // request in between must not get a dead connection.
+    this.pool.forget(this);
     this.socket.destroy();
+  }
+
+  /** Shutdown after the grace period: the exchange fails as cut by us, not by the upstream. */
+  abandon(err: Error): void {
+    this.fatal(err);
   }
 
   private onSocketData(chunk: Buffer): void {
@@ -528,11 +564,18 @@ class Connection {
         );
         return;
       case Timer.Upload:
+        // Blocked on a full socket: the upstream stopped reading. Otherwise
+        // the peer stopped sending.
         this.fatal(
-          new UpstreamError(
-            'UPSTREAM_BODY_TIMEOUT',
-            `upstream took no request body bytes for ${this.pool.limits.bodyTimeoutMs} ms`,
-          ),
+          this.uploadBlocked
+            ? new UpstreamError(
+                'UPSTREAM_BODY_TIMEOUT',
+                `upstream took no request body bytes for ${this.pool.limits.bodyTimeoutMs} ms`,
+              )
+            : new UpstreamError(
+                'UPSTREAM_UPLOAD_STALLED',
+                `peer sent no request body bytes for ${this.pool.limits.bodyTimeoutMs} ms`,
+              ),
         );
         return;
       default:
