@@ -109,4 +109,41 @@ describe('peer-forwarder against Apache with per-location client auth (renegotia
       await fresh.close();
     }
   });
+
+  it('when a final push carries 1 MB of output on a connection not yet renegotiated then Apache does not refuse it with 413', async () => {
+    // Apache holds the body during the renegotiation only up to
+    // SSLRenegBufferSize (128 KiB by default), then answers 413; the pool sends
+    // a bodiless HEAD first on such a connection (upstream-pool.service.ts).
+    const fresh = await startForwarder({
+      pki,
+      redisUrl: redisServer.url,
+      routes: { trusted: apache.url },
+      allow: ['127.0.0.0/8'],
+      tuning: { connections: 1 },
+    });
+    try {
+      const body = JSON.stringify({ runId: 8, status: { status: 0 }, output: 'y'.repeat(1_100_000) });
+      const push = await send(fresh.ports.trusted!, {
+        method: 'POST',
+        path: '/rest/remote/status',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(push.status).toBe(200);
+      expect(push.json()).toMatchObject({
+        bytes: Buffer.byteLength(body),
+        serial: expect.stringContaining(decimalSerial),
+      });
+      // The connection is authenticated now: the next big push needs no primer.
+      const again = await send(fresh.ports.trusted!, {
+        method: 'POST',
+        path: '/rest/remote/status',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(again.status).toBe(200);
+    } finally {
+      await fresh.close();
+    }
+  });
 });

@@ -717,6 +717,65 @@ describe('UpstreamPool against TLS upstreams that require a client certificate',
     });
   });
 
+  describe('large uploads over TLS 1.2 (the renegotiation primer)', () => {
+    const TLS12: TlsOptions = { maxVersion: 'TLSv1.2' };
+
+    it('when the first large upload goes on a TLS 1.2 connection then one bodiless HEAD of its path precedes it, and only once', async () => {
+      const upstream = await startHttps(echo, TLS12);
+      const pool = poolTo(upstream.port, { connections: 1 });
+      const big = randomBytes(200_000);
+      for (let i = 0; i < 2; i++) {
+        const answer = await fetchOk(pool, {
+          method: 'POST',
+          path: '/rest/remote/status',
+          stream: { source: Readable.from([big]), length: big.length },
+        });
+        expect(JSON.parse(answer.text)).toMatchObject({ method: 'POST', bytes: big.length, conn: 0 });
+      }
+      await fetchOk(pool, { method: 'POST', path: '/small', body: Buffer.from('{}') });
+      expect(upstream.seen.map((r) => `${r.method} ${r.path} ${r.body.length}`)).toEqual([
+        'HEAD /rest/remote/status 0',
+        `POST /rest/remote/status ${big.length}`,
+        `POST /rest/remote/status ${big.length}`,
+        'POST /small 2',
+      ]);
+    });
+
+    it('when the answer to the primer closes the connection then the upload goes whole on a new one', async () => {
+      const upstream = await startHttps((req, res, seen) => {
+        if (req.method === 'HEAD') {
+          res.setHeader('connection', 'close');
+          res.end();
+          return;
+        }
+        echo(req, res, seen);
+      }, TLS12);
+      const pool = poolTo(upstream.port, { connections: 2 });
+      const big = randomBytes(100_000);
+      const answer = await fetchOk(pool, {
+        method: 'PUT',
+        path: '/doc',
+        stream: { source: Readable.from([big]), length: big.length },
+      });
+      const seen = JSON.parse(answer.text) as { bytes: number; conn: number };
+      expect(seen.bytes).toBe(big.length);
+      expect(seen.conn).toBeGreaterThan(0);
+      expect(upstream.seen.filter((r) => r.method === 'PUT')).toHaveLength(1);
+    });
+
+    it('when the upstream speaks TLS 1.3 then no primer is sent (there is no renegotiation to prepare for)', async () => {
+      const upstream = await startHttps(echo, { minVersion: 'TLSv1.3' });
+      const pool = poolTo(upstream.port);
+      const big = randomBytes(100_000);
+      await fetchOk(pool, {
+        method: 'POST',
+        path: '/bulk',
+        stream: { source: Readable.from([big]), length: big.length },
+      });
+      expect(upstream.seen.map((r) => r.method)).toEqual(['POST']);
+    });
+  });
+
   describe('errors', () => {
     it('when the upstream never answers then the exchange fails with UPSTREAM_HEADERS_TIMEOUT', async () => {
       const upstream = await startHttps(() => undefined);

@@ -185,6 +185,13 @@ export class UpstreamPool {
     if (i !== -1) this.idle.splice(i, 1);
   }
 
+  /** @internal An exchange that was not sent after all goes first in line again. */
+  requeue(exchange: Exchange): void {
+    if (exchange.finished) return;
+    this.waiting.unshift(exchange);
+    this.grow();
+  }
+
   /** @internal A waiting exchange was aborted by its caller. */
   unqueue(exchange: Exchange): void {
     const i = this.waiting.indexOf(exchange);
@@ -246,6 +253,8 @@ export class UpstreamPool {
 class Exchange implements PoolExchange {
   conn: Connection | null = null;
   finished = false;
+  /** A primer's answer closed its connection once: this exchange goes without one. */
+  primerRefused = false;
   bodyBytesSent = 0;
 
   constructor(
@@ -300,6 +309,12 @@ class Connection {
   private paused = false;
   private headSeen = false;
   private uploadBlocked = false;
+  /** A bodiless request went first on this connection (see prime). */
+  private primed = false;
+  private priming = false;
+  private requestsWritten = 0;
+  /** The server renegotiated during a request: it has asked for (and got) the client certificate. */
+  private certificateAsked = false;
 
   constructor(private readonly pool: UpstreamPool) {
     this.parser = new ResponseParser({
@@ -323,6 +338,9 @@ class Connection {
       pool.connected(this);
     });
     this.socket.on('session', (session: Buffer) => {
+      // A new session once a request is under way is a TLS 1.2 renegotiation
+      // (or TLS 1.3 tickets, where there is no renegotiation to fear).
+      if (this.requestsWritten > 0 || this.priming) this.certificateAsked = true;
       pool.session = session;
     });
     this.socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
@@ -343,6 +361,66 @@ class Connection {
     this.headSeen = false;
     this.uploadBlocked = false;
     const { req } = exchange;
+    if (
+      req.stream &&
+      !exchange.primerRefused &&
+      !this.primed &&
+      !this.certificateAsked &&
+      this.socket.getProtocol() === 'TLSv1.2'
+    ) {
+      this.prime(exchange);
+      return;
+    }
+    this.writeRequest(exchange);
+  }
+
+  /**
+   * IVIS-core's Apache asks for the client certificate by renegotiating when
+   * a request under `/rest/remote` arrives, and must hold that request's body
+   * meanwhile: past SSLRenegBufferSize (128 KiB by default) it answers 413. A
+   * final status push carries up to 1 MB of job output. So before the first
+   * large (streamed) upload on a TLS 1.2 connection (renegotiation does not
+   * exist in 1.3) that has not been asked for the certificate yet, a
+   * bodiless `HEAD` of the same path goes first: it lets the server
+   * renegotiate while there is nothing to hold. Once per connection; the
+   * answer to it is ignored (test/renegotiation.test.ts).
+   */
+  private prime(exchange: Exchange): void {
+    this.primed = true;
+    this.priming = true;
+    this.parser.reset('HEAD');
+    this.socket.write(
+      `HEAD ${exchange.req.path} HTTP/1.1${CRLF}host: ${this.pool.hostHeader}${CRLF}${CRLF}`,
+      'latin1',
+    );
+    this.sent = true;
+    this.setTimer(Timer.Headers);
+  }
+
+  /** The primer's answer is in: the real request follows on this connection, or waits for another one. */
+  private primed_(): void {
+    const exchange = this.exchange!;
+    this.priming = false;
+    this.headSeen = false;
+    this.answered = false;
+    this.sent = false;
+    if (!this.keepAlive || this.parser.extraBytes > 0) {
+      // Nothing of the real request was sent: it can go on another connection,
+      // without a primer this time (an upstream that closes after every HEAD
+      // must not keep it going round).
+      exchange.primerRefused = true;
+      this.exchange = null;
+      exchange.conn = null;
+      this.destroy();
+      this.pool.requeue(exchange);
+      return;
+    }
+    this.writeRequest(exchange);
+  }
+
+  private writeRequest(exchange: Exchange): void {
+    const { req } = exchange;
+    this.requestsWritten++;
     this.parser.reset(req.method);
     let head = `${req.method} ${req.path} HTTP/1.1${CRLF}host: ${this.pool.hostHeader}${CRLF}`;
     const h = req.headers;
@@ -487,6 +565,10 @@ class Connection {
   private onHead(head: ResponseHead): void {
     const exchange = this.exchange!;
     this.headSeen = true;
+    if (this.priming) {
+      this.keepAlive = head.keepAlive;
+      return;
+    }
     this.keepAlive = head.keepAlive;
     const limit = keepAliveLimit(head.rawHeaders);
     if (limit !== undefined) {
@@ -513,6 +595,10 @@ class Connection {
   }
 
   private onComplete(): void {
+    if (this.priming) {
+      this.primed_();
+      return;
+    }
     this.answered = true;
     const exchange = this.exchange!;
     if (!exchange.finished) {
