@@ -83,8 +83,13 @@ describe('peer-forwarder against Apache with per-location client auth (renegotia
     expect(apache.errorLog()).toMatch(/re-negotiation/i);
   });
 
-  it('when the push carries a 100 kB body while the renegotiation happens then the body arrives whole', async () => {
-    // A fresh forwarder, so the body rides on the connection's first renegotiation.
+  /**
+   * Pushes status bodies with `outputBytes` of output, one after another,
+   * through a fresh forwarder (one upstream connection), so the first rides
+   * on the connection's first renegotiation; each must arrive whole with the
+   * pool's serial.
+   */
+  async function pushThroughFreshForwarder(outputBytes: number, times: number): Promise<void> {
     const fresh = await startForwarder({
       pki,
       redisUrl: redisServer.url,
@@ -93,57 +98,34 @@ describe('peer-forwarder against Apache with per-location client auth (renegotia
       tuning: { connections: 1 },
     });
     try {
-      const body = JSON.stringify({ runId: 7, status: { status: 0 }, output: 'x'.repeat(100_000) });
-      const push = await send(fresh.ports.trusted!, {
-        method: 'POST',
-        path: '/rest/remote/status',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      expect(push.status).toBe(200);
-      expect(push.json()).toMatchObject({
-        bytes: Buffer.byteLength(body),
-        serial: expect.stringContaining(decimalSerial),
-      });
+      for (let i = 0; i < times; i++) {
+        const body = JSON.stringify({ runId: 7 + i, status: { status: 0 }, output: 'x'.repeat(outputBytes) });
+        const push = await send(fresh.ports.trusted!, {
+          method: 'POST',
+          path: '/rest/remote/status',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        expect(push.status).toBe(200);
+        expect(push.json()).toMatchObject({
+          bytes: Buffer.byteLength(body),
+          serial: expect.stringContaining(decimalSerial),
+        });
+      }
     } finally {
       await fresh.close();
     }
+  }
+
+  it('when the push carries a 100 kB body while the renegotiation happens then the body arrives whole', async () => {
+    await pushThroughFreshForwarder(100_000, 1);
   });
 
   it('when a final push carries 1 MB of output on a connection not yet renegotiated then Apache does not refuse it with 413', async () => {
     // Apache holds the body during the renegotiation only up to
     // SSLRenegBufferSize (128 KiB by default), then answers 413; the pool sends
     // a bodiless HEAD first on such a connection (upstream-pool.service.ts).
-    const fresh = await startForwarder({
-      pki,
-      redisUrl: redisServer.url,
-      routes: { trusted: apache.url },
-      allow: ['127.0.0.0/8'],
-      tuning: { connections: 1 },
-    });
-    try {
-      const body = JSON.stringify({ runId: 8, status: { status: 0 }, output: 'y'.repeat(1_100_000) });
-      const push = await send(fresh.ports.trusted!, {
-        method: 'POST',
-        path: '/rest/remote/status',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      expect(push.status).toBe(200);
-      expect(push.json()).toMatchObject({
-        bytes: Buffer.byteLength(body),
-        serial: expect.stringContaining(decimalSerial),
-      });
-      // The connection is authenticated now: the next big push needs no primer.
-      const again = await send(fresh.ports.trusted!, {
-        method: 'POST',
-        path: '/rest/remote/status',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      expect(again.status).toBe(200);
-    } finally {
-      await fresh.close();
-    }
+    // The second push rides on the renegotiated connection.
+    await pushThroughFreshForwarder(1_100_000, 2);
   });
 });

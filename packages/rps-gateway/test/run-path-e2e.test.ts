@@ -189,9 +189,10 @@ describe('run path end to end: IVIS-core -> gateway (mTLS) -> agents -> IVIS-cor
 
   it('when IVIS-core submits a Python task then it gets RUNNING, then SUCCESS with the output', async () => {
     expect((await call('POST', '/rps/run/42', runBody(42, 7, SUCCEEDS))).status).toBe(200);
+    // The success event follows the final status push (run-reporter.service.ts): wait for both.
     await waitFor(
-      'final status push of run 42',
-      () => statusPushes(42).some((p) => p.body.status?.status === 0),
+      'final status push and success event of run 42',
+      () => statusPushes(42).some((p) => p.body.status?.status === 0) && emits('run/42/success').length > 0,
       {
         timeoutMs: 30_000,
       },
