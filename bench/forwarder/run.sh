@@ -3,8 +3,8 @@
 # (p50/p99 at 1 connection, minus the direct path) for the peer-forwarder,
 # Apache httpd configured as the original relay, and nginx with an upstream
 # keep-alive pool, all in front of the same Node HTTPS upstream that requires
-# a client certificate. Everything runs on loopback; about 2 minutes.
-#   bash bench/forwarder/run.sh            # defaults: 10 s per throughput run
+# a client certificate. Everything runs on loopback; about 4 minutes.
+#   bash bench/forwarder/run.sh            # defaults: 5 rounds of 6 s per path, interleaved
 #   BENCH_SECONDS=5 bash bench/forwarder/run.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
