@@ -244,6 +244,19 @@ describe('peer-forwarder fast path', () => {
     expect(await p.waitClosed()).toBe(true);
   });
 
+  it('when the peer half-closes in the middle of a body then nothing is relayed and the access log says 499', async () => {
+    fwd.logs.length = 0;
+    const p = peer();
+    p.write('POST /cut HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n01234', 'POST');
+    await new Promise((r) => setTimeout(r, 30));
+    p.end();
+    expect(await p.waitClosed()).toBe(true);
+    expect(upstream.seen).toHaveLength(0);
+    expect(fwd.logs.filter((l) => l.msg === 'access')).toEqual([
+      expect.objectContaining({ path: '/cut', status: 499 }),
+    ]);
+  });
+
   it('when a keep-alive answer is sent then it announces the idle timeout', async () => {
     const p = peer();
     p.write('GET /ka HTTP/1.1\r\nhost: x\r\n\r\n', 'GET');

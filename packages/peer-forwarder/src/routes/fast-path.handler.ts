@@ -330,7 +330,11 @@ class PeerConnection implements PoolResponseHandler {
   /** The peer closed its sending side: the request in progress is answered, then the connection closes. */
   private peerEnded(): void {
     if (this.done) return;
-    if (!this.busy || this.bodyNeeded > 0) this.finishConnection();
+    if (this.busy && this.bodyNeeded > 0) {
+      // The body will never be complete: nothing was relayed.
+      this.log?.finish(CLIENT_CLOSED);
+      this.finishConnection();
+    } else if (!this.busy) this.finishConnection();
     else this.closeAfter = true;
   }
 
