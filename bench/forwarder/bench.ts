@@ -4,7 +4,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
+import { createRedisKeys, peerRecordToHash, type PeerRecord } from '@rps/common';
 import { createTestPki, freePort } from '@rps/common/testing';
+import { Redis } from 'ioredis';
 
 // Compiled to bench/forwarder/dist/ by run.sh.
 const HERE = path.basename(__dirname) === 'dist' ? path.dirname(__dirname) : __dirname;
@@ -236,7 +239,8 @@ async function main(): Promise<void> {
       `  admin: { host: 127.0.0.1, port: ${admin} }`,
       `  tls: { cert: svr.pem, key: svr.key, ca: ca.cert }`,
       `  routes: { trusted: { listen: { host: 127.0.0.1, port: ${forwarder} }, upstream: "https://localhost:${mtls}" } }`,
-      '  allow: ["127.0.0.0/8"]',
+      // wrk's source only: the registry scenario's peers (127.0.0.50+) must be registered.
+      '  allow: ["127.0.0.1/32"]',
     ].join('\n'),
   );
   // Access log on, written to /dev/null: the JSON line per request is part of the cost.
@@ -332,9 +336,98 @@ async function main(): Promise<void> {
       `\npeer-forwarder CPU per request at 16 conn: ${cpuPerRequest.map((c) => c.toFixed(0)).join(', ')} us (median ${median(cpuPerRequest).toFixed(0)} us)`,
     );
   }
+  if (targets.some(([name]) => name.startsWith('peer-forwarder'))) {
+    const { joins, removals } = await registryPropagation(`redis://127.0.0.1:${redis}/0`, forwarder);
+    const ms = (values: number[]) =>
+      `p50 ${median(values).toFixed(0)} ms, max ${Math.max(...values).toFixed(0)} ms (${values.length} peers)`;
+    console.log(
+      `\npeer registry -> forwarder allow-list (record written and announced, until a request from the peer's address passes or is refused):`,
+    );
+    console.log(`  join:    ${ms(joins)}`);
+    console.log(`  removal: ${ms(removals)}`);
+  }
   stopAll();
   await new Promise((r) => setTimeout(r, 300));
   pki.cleanup();
+}
+
+const REGISTRY_PEERS = 20;
+
+/** The status a request from `localAddress` gets (loopback aliases are all this host). */
+function statusFrom(port: number, localAddress: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, path: '/rest/remote/emit', localAddress, agent: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+/** Milliseconds from `started` until a request from `localAddress` gets `status`. */
+async function until(port: number, localAddress: string, status: number, started: number): Promise<number> {
+  while (performance.now() - started < 30_000) {
+    if ((await statusFrom(port, localAddress)) === status) return performance.now() - started;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`${localAddress} never got ${status}`);
+}
+
+/**
+ * How fast the forwarder follows the peer registry (issue: within a second):
+ * peers written and announced the way the agent and scheduler do, timed
+ * until a request from the peer's address gets through (join) or is refused
+ * (removal). The forwarder's periodic refresh (5 s) is the fallback; these
+ * figures are the event path.
+ */
+async function registryPropagation(
+  redisUrl: string,
+  port: number,
+): Promise<{ joins: number[]; removals: number[] }> {
+  const redis = new Redis(redisUrl);
+  const keys = createRedisKeys('{bench}');
+  const joins: number[] = [];
+  const removals: number[] = [];
+  try {
+    for (let i = 0; i < REGISTRY_PEERS; i++) {
+      const id = `bench-peer-${i}`;
+      const address = `127.0.0.${50 + i}`;
+      const now = Date.now();
+      let started = performance.now();
+      const record: PeerRecord = {
+        id,
+        address,
+        capacity: 1,
+        executor: 'builtin',
+        version: 'bench',
+        state: 'active',
+        adminUrl: '',
+        registeredAt: now,
+        heartbeatAt: now,
+      };
+      await redis
+        .multi()
+        .hset(keys.peer(id), peerRecordToHash(record))
+        .zadd(keys.peers(), now, id)
+        .publish(keys.peerEvents(), JSON.stringify({ type: 'joined', peerId: id, at: now }))
+        .exec();
+      joins.push(await until(port, address, 200, started));
+      started = performance.now();
+      await redis
+        .multi()
+        .hset(keys.peer(id), 'state', 'removed')
+        .publish(keys.peerEvents(), JSON.stringify({ type: 'removed', peerId: id, at: Date.now() }))
+        .exec();
+      removals.push(await until(port, address, 403, started));
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return { joins, removals };
 }
 
 main().catch((err: unknown) => {
