@@ -72,6 +72,8 @@ describe('rjr executor', () => {
     agent = await startTestAgent(server.url, pool, {
       ivisUrl: ivis.url,
       executor: { kind: 'rjr', url: rjr.url },
+      // Short, so the unusable-status test does not wait the default 30 s.
+      options: { rjrUnreachableMs: 1500 },
     });
   });
   afterAll(async () => {
@@ -127,6 +129,17 @@ describe('rjr executor', () => {
     expect(rjr.calls).toContain('POST /run/802/stop');
     expect(await pool.runs.output(802)).toBe('partial\n');
     expect(ivis.statuses(802)).toEqual([]);
+  });
+
+  it('when the job runner keeps answering a status the agent cannot read then the run fails after rjrUnreachableMs, naming the problem', async () => {
+    rjr.script([{ status: 'weird', output: 42 }]);
+    await pool.submit(803, runBody({ runId: 803, taskId: 80, archive }));
+    const final = await waitFor('final push', () => ivis.statuses(803)[0], { timeoutMs: 10_000 });
+    expect(final.status.status).toBe(RemoteRunState.RUN_FAIL);
+    const record = await pool.runs.get(803);
+    expect(record).toMatchObject({ state: 'failed' });
+    expect(record?.error).toMatch(/^job runner status not understood: status: .* \(for 1500 ms\)$/s);
+    expect(rjr.runs.get(803)!.polls).toBeGreaterThan(3);
   });
 
   it('when a task is deleted then the job runner is told', async () => {

@@ -84,31 +84,60 @@ export class RjrExecutor implements Executor {
       return { succeeded: false, errMsg: `job runner unreachable: ${String(err)}`, needsFinalPush: true };
     }
     let seen = 0;
-    let lastContact = Date.now();
+    // The last answer the agent could use; a runner that stays unreachable or
+    // keeps answering what the agent cannot read fails the run after
+    // `unreachableMs` instead of being polled forever.
+    let lastUsable = Date.now();
+    let warned = false;
     for (;;) {
       await sleep(this.options.pollMs);
-      let answer: HttpAnswer;
+      let problem: string;
       try {
-        answer = await this.request('GET', `/run/${run.runId}`);
+        const answer = await this.request('GET', `/run/${run.runId}`);
+        if (answer.status === 404) {
+          return {
+            succeeded: false,
+            errMsg: 'the run disappeared from the job runner',
+            needsFinalPush: true,
+          };
+        }
+        const parsed =
+          answer.status === 200 ? runStatusResponseSchema.safeParse(safeJson(answer.text)) : null;
+        if (parsed?.success) {
+          lastUsable = Date.now();
+          const status = parsed.data;
+          if (status.output.length > seen) {
+            io.onOutput(status.output.slice(seen));
+            seen = status.output.length;
+          }
+          if (status.status === RemoteRunState.SUCCESS) return { succeeded: true, errMsg: '' };
+          if (status.status === RemoteRunState.RUN_FAIL) {
+            // A build failure is the one end the runner never pushes: it leaves no finished_at (3.3).
+            return {
+              succeeded: false,
+              errMsg: status.error,
+              needsFinalPush: status.finished_at === undefined,
+            };
+          }
+          continue;
+        }
+        problem =
+          answer.status === 200
+            ? `job runner status not understood: ${describeIssue(parsed?.error.issues[0])} in ${answer.text.slice(0, 200)}`
+            : `job runner answered HTTP ${answer.status} to GET /run/${run.runId}`;
       } catch (err) {
-        if (Date.now() - lastContact < this.options.unreachableMs) continue;
-        return { succeeded: false, errMsg: `job runner unreachable: ${String(err)}`, needsFinalPush: true };
+        problem = `job runner unreachable: ${String(err)}`;
       }
-      lastContact = Date.now();
-      if (answer.status === 404) {
-        return { succeeded: false, errMsg: 'the run disappeared from the job runner', needsFinalPush: true };
+      if (!warned) {
+        warned = true;
+        this.options.logger.warn({ runId: run.runId, problem }, 'job runner status unusable, retrying');
       }
-      const parsed = answer.status === 200 ? runStatusResponseSchema.safeParse(safeJson(answer.text)) : null;
-      if (!parsed?.success) continue;
-      const status = parsed.data;
-      if (status.output.length > seen) {
-        io.onOutput(status.output.slice(seen));
-        seen = status.output.length;
-      }
-      if (status.status === RemoteRunState.SUCCESS) return { succeeded: true, errMsg: '' };
-      if (status.status === RemoteRunState.RUN_FAIL) {
-        // A build failure is the one end the runner never pushes: it leaves no finished_at (3.3).
-        return { succeeded: false, errMsg: status.error, needsFinalPush: status.finished_at === undefined };
+      if (Date.now() - lastUsable >= this.options.unreachableMs) {
+        return {
+          succeeded: false,
+          errMsg: `${problem} (for ${this.options.unreachableMs} ms)`,
+          needsFinalPush: true,
+        };
       }
     }
   }
@@ -122,6 +151,11 @@ export class RjrExecutor implements Executor {
     });
     return { status: res.status, text: await res.text() };
   }
+}
+
+function describeIssue(issue: { path: PropertyKey[]; message: string } | undefined): string {
+  if (!issue) return 'not JSON';
+  return `${issue.path.map(String).join('.') || '(body)'}: ${issue.message}`;
 }
 
 function safeJson(text: string): unknown {
