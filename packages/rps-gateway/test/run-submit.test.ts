@@ -163,4 +163,21 @@ describe('POST /rps/run/:run_id', () => {
     expect(res.status).toBe(200);
     expect((await store.request(51))?.toString()).toBe(raw);
   });
+
+  it('when the job cannot be queued after the run was recorded then the POST fails and the run is failed, not left for reconciliation to start', async () => {
+    // BullMQ's add script fails on keys of the wrong type (WRONGTYPE); the run
+    // store's keys are untouched.
+    await gw.redis.set(gw.runsQueue.keys.wait!, 'not a list');
+    await gw.redis.set(gw.runsQueue.keys.events!, 'not a stream');
+    const res = await post(52, JSON.stringify(runBody(52)));
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    expect(await store.get(52)).toMatchObject({
+      state: 'failed',
+      execution: 1,
+      error: expect.stringMatching(/^run not queued: /),
+    });
+    // IVIS-core, which gave up on the POST, sees the same when it asks.
+    const status = await call(pki, gw.port, '/rps/run/52');
+    expect(JSON.parse(status.body.toString())).toMatchObject({ status: 2 });
+  });
 });

@@ -36,7 +36,12 @@ export class RunsService {
     const meta = parseRunRequest(raw);
     const result = await this.deps.runs.submit(runId, raw, meta);
     if (result.outcome !== 'existing' || result.state === 'queued') {
-      await this.deps.runQueue.enqueue(runId, result.execution);
+      try {
+        await this.deps.runQueue.enqueue(runId, result.execution);
+      } catch (err) {
+        if (result.outcome !== 'existing') await this.failUnqueued(runId, result.execution, err);
+        throw err;
+      }
     }
     if (result.outcome !== 'existing') {
       this.publish(runId, result.execution, 'queued');
@@ -67,6 +72,30 @@ export class RunsService {
       await this.deps.runQueue.removeWaiting(runId, old.execution);
     }
     this.deps.logger.info({ runId, state: old.state, peerId: old.peerId }, 'run deleted');
+  }
+
+  /**
+   * The run was recorded but its job could not be added: the POST fails
+   * (503), and IVIS-core marks the run failed on its side. The record follows
+   * (queued -> failed), so that reconciliation, which re-adds jobs of queued
+   * runs, does not start a run IVIS-core has given up on; a job that was
+   * added after all finds the run failed and is dropped by the agent. If
+   * Redis takes neither write, reconciliation may still start it later.
+   */
+  private async failUnqueued(runId: number, execution: number, cause: unknown): Promise<void> {
+    const error = `run not queued: ${cause instanceof Error ? cause.message : String(cause)}`;
+    try {
+      const applied = await this.deps.runs.apply(runId, 'fail', {
+        execution,
+        fields: { error, finishedAt: new Date().toISOString() },
+      });
+      this.deps.logger.error({ runId, execution, error, failed: applied.ok }, 'run recorded but not queued');
+    } catch (err) {
+      this.deps.logger.error(
+        { runId, execution, error, err },
+        'run recorded but not queued, and not marked failed: reconciliation may start it',
+      );
+    }
   }
 
   private publish(runId: number, execution: number, state: 'queued'): void {
