@@ -1,4 +1,5 @@
 import https from 'node:https';
+import tls from 'node:tls';
 import { createCa, issueCertificate, listen } from '@rps/common';
 import { createTestPki, startRedisServer, testLogger, type TestRedisServer } from '@rps/common/testing';
 import {
@@ -128,5 +129,45 @@ describe('peer-forwarder upstream failures', () => {
     );
     const line = fwd.logs.find((l) => l.msg === 'access');
     expect(line).toMatchObject({ status: 200, error: expect.stringContaining('response cut') });
+  });
+
+  it('when the upstream answers with a malformed head then the peer gets 502 upstream_error naming the problem', async () => {
+    // Raw TLS (client certificate required) so the answer's bytes are exactly these.
+    const server = tls.createServer(
+      {
+        cert: pki.server.cert,
+        key: pki.server.key,
+        ca: pki.ca.cert,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (socket) => {
+        socket.once('data', () =>
+          socket.write('HTTP/1.1 200 OK\r\nbad header: x\r\ncontent-length: 2\r\n\r\n{}'),
+        );
+        socket.on('error', () => undefined);
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+        }),
+    );
+    const { port } = server.address() as { port: number };
+    const fwd = await forwarderTo(`https://127.0.0.1:${port}`);
+    const answer = await send(fwd.ports.sandbox!, {
+      method: 'POST',
+      path: '/rest/remote/status',
+      body: '{}',
+    });
+    expect(answer.status).toBe(502);
+    expect(answer.json()).toMatchObject({
+      code: 'upstream_error',
+      error: expect.stringContaining('invalid header name'),
+    });
+    const metrics = await send(fwd.adminPort, { path: '/metrics' });
+    expect(metrics.text).toMatch(/rps_forwarder_upstream_errors_total\{route="sandbox",kind="protocol"\} 1/);
   });
 });
