@@ -15,6 +15,3 @@ export const GATEWAY_DEFAULTS = {
   /** First retry delay of those pushes; BullMQ doubles it each attempt. */
   pushBackoffMs: 1000,
 } as const;
-
-/** What IVIS-core shows for a run stopped before it started (the RJR's wording, ivis-protocol.md 3.3). */
-export const RUN_CANCELLED_MESSAGE = 'INFO: Run Cancelled\n';

@@ -1,4 +1,4 @@
-import { pushJobDataSchema, RunStore, runJobId } from '@rps/common';
+import { CANCELLED_BEFORE_START_REASON, pushJobDataSchema, RunStore, runJobId } from '@rps/common';
 import { createTestPki, startRedisServer, type TestPki, type TestRedisServer } from '@rps/common/testing';
 import { call, runBody, simulateAgent, startGateway, type TestGateway } from './gateway-harness';
 
@@ -38,7 +38,12 @@ describe('POST /rps/run/:run_id/stop', () => {
     const res = await stop(42);
     expect(res.status).toBe(200);
     const record = await store.get(42);
-    expect(record).toMatchObject({ state: 'stopped', error: 'INFO: Run Cancelled\n' });
+    // The reason marks it as owing the stop pushes (scheduler-sync repairs a lost enqueue).
+    expect(record).toMatchObject({
+      state: 'stopped',
+      error: 'INFO: Run Cancelled\n',
+      reason: CANCELLED_BEFORE_START_REASON,
+    });
     expect(Date.parse(record!.finishedAt)).toBeGreaterThan(Date.now() - 10_000);
     expect(await gw.runsQueue.getJob(runJobId(42, 1))).toBeUndefined();
     const jobs = await gw.pushesQueue.getJobs(['waiting'], 0, -1, true);
@@ -55,12 +60,28 @@ describe('POST /rps/run/:run_id/stop', () => {
     ]);
     for (const job of jobs) {
       expect(pushJobDataSchema.safeParse(job.data).success).toBe(true);
-      expect(job.opts).toMatchObject({ attempts: 10, backoff: { type: 'exponential' } });
+      // Kept when delivered: the id keeps a repair from pushing twice.
+      expect(job.opts).toMatchObject({
+        attempts: 10,
+        backoff: { type: 'exponential' },
+        removeOnComplete: false,
+      });
     }
     expect((await call(pki, gw.port, '/rps/run/42')).json()).toMatchObject({
       status: 2,
       error: 'INFO: Run Cancelled\n',
     });
+  });
+
+  it('when the stop pushes cannot be queued after the run was stopped then the answer is 5xx and the run stays marked as owing them', async () => {
+    await submit(47);
+    // BullMQ's add script fails on keys of the wrong type; the run store's keys are untouched.
+    await gw.redis.set(gw.pushesQueue.keys.wait!, 'not a list');
+    await gw.redis.set(gw.pushesQueue.keys.events!, 'not a stream');
+    const res = await stop(47);
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    // What scheduler-sync's reconciliation looks for to enqueue the pushes itself.
+    expect(await store.get(47)).toMatchObject({ state: 'stopped', reason: CANCELLED_BEFORE_START_REASON });
   });
 
   it('when a stopped run is stopped again then it is 200 and nothing more is pushed', async () => {

@@ -1,8 +1,11 @@
 import {
+  buildStopPushes,
+  CANCELLED_BEFORE_START_REASON,
   closeRedis,
   createRedis,
   createRedisKeys,
   QUEUES,
+  RUN_CANCELLED_MESSAGE,
   RunStore,
   runJobId,
   waitForRedis,
@@ -13,7 +16,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createService, type SchedulerService } from '../src/app';
-import { MISSING_REQUEST_ERROR } from '../src/services/reconcile.service';
+import { MISSING_REQUEST_ERROR, STOP_REPAIR_HORIZON_MS } from '../src/services/reconcile.service';
 import { RUN_BODY, schedulerConfig, SimulatedPeer } from './helpers';
 
 const meta = { taskId: 7, jobId: 5 };
@@ -156,6 +159,29 @@ describe('reconcile and retention ticks', () => {
     expect((await pushesQueue.getJob('lost-6-1'))?.data.body.status.finished_at).toBe(
       new Date(past).toISOString(),
     );
+  });
+
+  it('when the gateway stopped a run before start but its stop pushes never reached the queue then they are enqueued, once', async () => {
+    build();
+    const past = Date.now() - 10_000;
+    const finishedAt = new Date(past).toISOString();
+    const stopFields = { finishedAt, error: RUN_CANCELLED_MESSAGE, reason: CANCELLED_BEFORE_START_REASON };
+    await runs.submit(8, RUN_BODY, meta, past);
+    await runs.apply(8, 'stop', { now: past, fields: stopFields });
+    // Stopped by an agent (no gateway reason): IVIS-core was told by the stop call itself.
+    await runs.submit(9, RUN_BODY, meta, past);
+    await runs.apply(9, 'stop', { now: past, fields: { finishedAt, error: 'Run Cancelled' } });
+    // Stopped before start hours ago: outside the repair horizon, not re-read every tick.
+    const longAgo = Date.now() - STOP_REPAIR_HORIZON_MS - 60_000;
+    await runs.submit(10, RUN_BODY, meta, longAgo);
+    await runs.apply(10, 'stop', { now: longAgo, fields: stopFields });
+
+    expect(await service.runTick('reconcile')).toMatchObject({ pushesRepaired: 1 });
+    expect(await service.runTick('reconcile')).toMatchObject({ pushesRepaired: 0 });
+    const [status, emit] = buildStopPushes(8, 1, finishedAt);
+    expect((await pushesQueue.getJob(status!.jobId))?.data).toEqual(status!.data);
+    expect((await pushesQueue.getJob(emit!.jobId))?.data).toEqual(emit!.data);
+    expect(await pushesQueue.getJobCounts('waiting')).toEqual({ waiting: 2 });
   });
 
   it('when final runs and finished jobs are older than the retention then they are removed, others kept', async () => {

@@ -1,2 +1,3 @@
 export * from './peer.contract';
 export * from './run.contract';
+export * from './stop.contract';

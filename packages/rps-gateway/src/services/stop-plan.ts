@@ -1,5 +1,4 @@
-import { isFinalState, RemoteRunState, type PushJobData, type RunState } from '@rps/common';
-import { RUN_CANCELLED_MESSAGE } from '../gateway.constants';
+import { isFinalState, type RunState } from '@rps/common';
 
 /**
  * What a stop does in each state:
@@ -19,30 +18,4 @@ export function planStop(state: RunState): StopAction {
 
 function assertNever(value: never): never {
   throw new Error(`unhandled run state ${String(value)}`);
-}
-
-/**
- * The final status push and the stop emit of a run stopped before it started,
- * in the order the RJR sends them (ivis-protocol.md 3.3). Job ids carry the
- * execution, so a repeated stop never pushes twice.
- */
-export function buildStopPushes(
-  runId: number,
-  execution: number,
-  finishedAt: string,
-): Array<{ jobId: string; data: PushJobData }> {
-  return [
-    {
-      jobId: `stop-${runId}-${execution}-status`,
-      data: {
-        kind: 'status',
-        body: {
-          runId,
-          status: { status: RemoteRunState.RUN_FAIL, finished_at: finishedAt },
-          output: RUN_CANCELLED_MESSAGE,
-        },
-      },
-    },
-    { jobId: `stop-${runId}-${execution}-emit`, data: { kind: 'emit', body: { type: `run/${runId}/stop` } } },
-  ];
 }

@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, type Logger, type RunRecord, type RunStore } from '@rps/common';
-import { RUN_CANCELLED_MESSAGE } from '../gateway.constants';
+import {
+  AppError,
+  buildStopPushes,
+  CANCELLED_BEFORE_START_REASON,
+  RUN_CANCELLED_MESSAGE,
+  type Logger,
+  type RunRecord,
+  type RunStore,
+} from '@rps/common';
 import type { ControlStore } from '../stores/control.store';
 import type { PushQueueStore } from '../stores/push-queue.store';
 import type { RunEventsStore } from '../stores/run-events.store';
 import type { RunQueueStore } from '../stores/run-queue.store';
 import { runNotFound } from './runs.service';
-import { buildStopPushes, planStop } from './stop-plan';
+import { planStop } from './stop-plan';
 
 /** What {@link StopService} is built from. */
 export interface StopServiceDeps {
@@ -58,7 +65,8 @@ export class StopService {
       execution,
       // A dispatched run is in its peer's set; naming the peer takes it out.
       peerId: record.peerId || undefined,
-      fields: { finishedAt, error: RUN_CANCELLED_MESSAGE },
+      // The reason marks the run as owing the stop pushes (reconciliation repairs a lost enqueue).
+      fields: { finishedAt, error: RUN_CANCELLED_MESSAGE, reason: CANCELLED_BEFORE_START_REASON },
     });
     if (!applied.ok) {
       this.deps.logger.debug({ runId, reason: applied.reason }, 'stop lost a race, re-reading');

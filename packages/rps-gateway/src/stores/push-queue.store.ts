@@ -34,8 +34,11 @@ export class PushQueueStore {
           jobId: job.jobId,
           attempts: this.retry.attempts,
           backoff: { type: 'exponential', delay: this.retry.backoffMs },
-          removeOnComplete: true,
-          removeOnFail: 1000,
+          // Kept once delivered: the job id is what makes a repeat (a retried
+          // stop, scheduler-sync's repair of a lost enqueue) a no-op.
+          // scheduler-sync's retention trims finished jobs after retentionMs.
+          removeOnComplete: false,
+          removeOnFail: false,
         },
       })),
     );

@@ -1,4 +1,10 @@
-import { pushJobDataSchema, RemoteRunState, type PushJobData } from '@rps/common';
+import {
+  buildStopPushes,
+  pushJobDataSchema,
+  RemoteRunState,
+  stopStatusJobId,
+  type PushJobData,
+} from '@rps/common';
 import type { Queue } from 'bullmq';
 import type { FailurePushes, FinalFailure } from '../services/ports';
 
@@ -45,13 +51,7 @@ export class BullFailurePushes implements FailurePushes {
       },
     });
     const emit = pushJobDataSchema.parse({ kind: 'emit', body: { type: `run/${runId}/fail`, data: error } });
-    const opts = (jobId: string) => ({
-      jobId,
-      attempts: this.retry.attempts,
-      backoff: { type: 'exponential', delay: this.retry.backoffMs },
-      removeOnComplete: false,
-      removeOnFail: false,
-    });
+    const opts = (jobId: string) => this.jobOptions(jobId);
     const id = statusJobId(origin, runId, execution);
     // addBulk is one MULTI: both pushes or neither.
     await this.queue.addBulk([
@@ -62,5 +62,29 @@ export class BullFailurePushes implements FailurePushes {
 
   async exists(origin: FinalFailure['origin'], runId: number, execution: number): Promise<boolean> {
     return (await this.queue.getJob(statusJobId(origin, runId, execution))) !== undefined;
+  }
+
+  async enqueueStop(runId: number, execution: number, finishedAt: string): Promise<void> {
+    await this.queue.addBulk(
+      buildStopPushes(runId, execution, finishedAt).map(({ jobId, data }) => ({
+        name: PUSH_JOB_NAMES[data.kind],
+        data,
+        opts: this.jobOptions(jobId),
+      })),
+    );
+  }
+
+  async stopExists(runId: number, execution: number): Promise<boolean> {
+    return (await this.queue.getJob(stopStatusJobId(runId, execution))) !== undefined;
+  }
+
+  private jobOptions(jobId: string) {
+    return {
+      jobId,
+      attempts: this.retry.attempts,
+      backoff: { type: 'exponential', delay: this.retry.backoffMs },
+      removeOnComplete: false,
+      removeOnFail: false,
+    };
   }
 }

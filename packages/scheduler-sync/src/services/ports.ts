@@ -39,4 +39,8 @@ export interface FailurePushes {
   enqueue(failure: FinalFailure): Promise<void>;
   /** Whether the status push of this run execution was ever enqueued (and not yet trimmed). */
   exists(origin: FinalFailure['origin'], runId: number, execution: number): Promise<boolean>;
+  /** Enqueues the pushes of a run the gateway stopped before start (common's buildStopPushes); a repeat is a no-op. */
+  enqueueStop(runId: number, execution: number, finishedAt: string): Promise<void>;
+  /** Whether the stop status push of this run execution was ever enqueued (and not yet trimmed). */
+  stopExists(runId: number, execution: number): Promise<boolean>;
 }

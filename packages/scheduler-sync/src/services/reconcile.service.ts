@@ -19,6 +19,9 @@ export interface ReconcileSummary {
   unindexed: number;
 }
 
+/** How long after a stop reconciliation still checks that its pushes were enqueued. */
+export const STOP_REPAIR_HORIZON_MS = 60 * 60 * 1000;
+
 /** The error a queued run gets when it can no longer be executed. */
 export const MISSING_REQUEST_ERROR = 'run request body is missing, the run cannot be executed';
 
@@ -32,6 +35,8 @@ export const MISSING_REQUEST_ERROR = 'run request body is missing, the run canno
  *   (and so out of reach of the liveness tick's per-peer sets): recovered;
  * - lost but its final push never reached the queue (a crash in between):
  *   the push is enqueued again (idempotent by job id);
+ * - stopped by the gateway before start (within the last hour) but its stop
+ *   pushes never reached the queue: they are enqueued again (same job ids);
  * - index entries without a record: dropped.
  */
 export class ReconcileService {
@@ -106,6 +111,17 @@ export class ReconcileService {
         if (outcome === 'requeued') summary.requeued++;
         return;
       }
+      case 'stopped':
+        // Only recent stops: a lost enqueue is repaired on the first tick
+        // after the grace, and older stopped runs are not re-read every tick.
+        if (
+          run.changedAt <= now - this.deps.graceMs &&
+          run.changedAt > now - STOP_REPAIR_HORIZON_MS &&
+          (await this.deps.recovery.repairStopPush(run.runId))
+        ) {
+          summary.pushesRepaired++;
+        }
+        return;
       case 'lost':
         if (
           run.changedAt <= now - this.deps.graceMs &&

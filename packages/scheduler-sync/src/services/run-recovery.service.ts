@@ -1,4 +1,4 @@
-import { isFinalState, type RunRecord, type RunStore } from '@rps/common';
+import { CANCELLED_BEFORE_START_REASON, isFinalState, type RunRecord, type RunStore } from '@rps/common';
 import type { Logger } from 'pino';
 import type { PeerStore } from '../stores/peer.store';
 import type { FailurePushes, RunJobs } from './ports';
@@ -48,6 +48,26 @@ export class RunRecovery {
     }
     if (record.state === 'running') return this.lose(record, why, now);
     return this.requeue(record, why);
+  }
+
+  /**
+   * Enqueues the pushes of a run the gateway stopped before start again if
+   * they never made it to the queue (the gateway's enqueue failed after its
+   * compare-and-set, or it crashed in between); IVIS-core would otherwise
+   * never hear of the stop.
+   */
+  async repairStopPush(runId: number): Promise<boolean> {
+    const record = await this.deps.runs.get(runId);
+    if (!record || record.state !== 'stopped' || record.reason !== CANCELLED_BEFORE_START_REASON)
+      return false;
+    if (await this.deps.pushes.stopExists(runId, record.execution)) return false;
+    await this.deps.pushes.enqueueStop(
+      runId,
+      record.execution,
+      record.finishedAt || new Date().toISOString(),
+    );
+    this.log.warn({ runId, execution: record.execution }, 'stop pushes re-enqueued');
+    return true;
   }
 
   /** Enqueues the final push of a lost run again if it never made it to the queue (a crash in between). */
