@@ -41,6 +41,10 @@ describe('peer-forwarder upstream failures', () => {
     return fwd;
   }
 
+  /** A small status push from an allowed peer, the request most of these failures hit. */
+  const pushStatus = (fwd: TestForwarder) =>
+    send(fwd.ports.sandbox!, { method: 'POST', path: '/rest/remote/status', body: '{}' });
+
   async function upstreamWith(...args: Parameters<typeof startTlsUpstream>): Promise<TlsUpstream> {
     const upstream = await startTlsUpstream(...args);
     cleanups.push(() => upstream.close());
@@ -108,11 +112,7 @@ describe('peer-forwarder upstream failures', () => {
       server.close();
     });
     const fwd = await forwarderTo(`https://127.0.0.1:${port}`);
-    const answer = await send(fwd.ports.sandbox!, {
-      method: 'POST',
-      path: '/rest/remote/status',
-      body: '{}',
-    });
+    const answer = await pushStatus(fwd);
     expect(answer.status).toBe(502);
     expect(answer.json()).toMatchObject({ code: expect.stringMatching(/^upstream_(tls|reset)$/) });
   });
@@ -157,11 +157,7 @@ describe('peer-forwarder upstream failures', () => {
     );
     const { port } = server.address() as { port: number };
     const fwd = await forwarderTo(`https://127.0.0.1:${port}`);
-    const answer = await send(fwd.ports.sandbox!, {
-      method: 'POST',
-      path: '/rest/remote/status',
-      body: '{}',
-    });
+    const answer = await pushStatus(fwd);
     expect(answer.status).toBe(502);
     expect(answer.json()).toMatchObject({
       code: 'upstream_error',
