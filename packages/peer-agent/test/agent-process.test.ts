@@ -5,6 +5,7 @@ import { Job } from 'bullmq';
 import { RemoteRunState, runJobId } from '@rps/common';
 import { freePort, startRedisServer, waitFor, type TestRedisServer } from '@rps/common/testing';
 import { openPool, startTestAgent, type Pool, type TestAgent } from './support/agent-harness';
+import { processStartTime } from '../src/executors/builtin/job-registry';
 import { buildAgent, startAgentProcess, writeConfig, type AgentProcess } from './support/agent-process';
 import { startFakeIvis, type FakeIvis } from './support/fake-ivis';
 import { makeWheel, runBody, testTaskArchive } from './support/tasks';
@@ -18,6 +19,8 @@ describe('agent process crashes', () => {
   let pool: Pool;
   let tmp: string;
   const processes: AgentProcess[] = [];
+  /** Job processes a test expects the agent to end; killed here if it did not, so none outlives the suite. */
+  const leftovers: number[] = [];
   const agents: TestAgent[] = [];
   const archive = testTaskArchive();
 
@@ -60,6 +63,13 @@ describe('agent process crashes', () => {
   }, 120_000);
   afterAll(async () => {
     for (const proc of processes) proc.child.kill('SIGKILL');
+    for (const pid of leftovers) {
+      try {
+        if (processStartTime(pid) !== null) process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     for (const agent of agents) await agent.stop();
     await pool.close();
     await ivis.close();
@@ -119,9 +129,11 @@ describe('agent process crashes', () => {
     await waitFor('output stored', async () => (await pool.runs.output(701)).includes('hello from job 5'));
     c1.child.kill('SIGKILL');
     await c1.exited;
-    // The orphaned job process lost its agent; end it so it does not outlive the test.
+    // The job process outlives its agent (it sleeps, so no broken pipe ends it).
     const pid = Number(/ran (\d+)/.exec(lines(marker)[0] ?? '')?.[1]);
-    if (pid > 0) process.kill(pid, 'SIGKILL');
+    expect(pid).toBeGreaterThan(0);
+    expect(processStartTime(pid)).not.toBeNull();
+    leftovers.push(pid);
 
     const c2 = spawnAgent(file);
     const final = await waitFor('final status', () => ivis.statuses(701)[1], { timeoutMs: 20_000 });
@@ -131,6 +143,8 @@ describe('agent process crashes', () => {
       state: 'failed',
       error: 'agent restarted while the run was running',
     });
+    // The restarted agent ended the job its earlier life left running.
+    await waitFor('orphaned job process ended', () => processStartTime(pid) === null, { timeoutMs: 10_000 });
     await waitFor('fail emit', () => ivis.emits('run/701/fail').length > 0);
     expect(ivis.emits('run/701/fail')).toEqual([
       { type: 'run/701/fail', data: 'agent restarted while the run was running' },

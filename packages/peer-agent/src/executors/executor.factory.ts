@@ -5,10 +5,14 @@ import type { AgentOptions } from '../agent.options';
 import type { IvisPushClient } from '../services/ivis-push.client';
 import { BuildCache } from './builtin/build-cache';
 import { BuiltinExecutor } from './builtin/builtin.executor';
+import { JobRegistry } from './builtin/job-registry';
 import { TaskBuilder } from './builtin/task-builder';
 import { TaskGate } from './builtin/task-gate';
 import type { Executor } from './executor';
 import { RjrExecutor } from './rjr/rjr.executor';
+
+/** The folder (in the work dir) with a note per running job process (job-registry.ts). */
+export const JOBS_DIR = 'jobs';
 
 /** The file (in the work dir) that remembers what each task was built from. */
 export const BUILD_CACHE_FILE = 'build-cache.json';
@@ -48,6 +52,7 @@ export function createExecutor(
     ivis: agent.ivis,
     stopGraceMs: options.stopGraceMs,
     stderrTailBytes: options.stderrTailBytes,
+    jobs: new JobRegistry(path.join(executor.workDir, JOBS_DIR), log),
     logger: log,
   });
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { BuildFailure, type Executor, type ExecutorRun, type PreparedRun, type RunIo } from '../executor';
 import { answerJobRequest, type RunRequestSender } from './job-requests';
 import { startJobProcess } from './job-process';
+import type { JobRegistry } from './job-registry';
 import type { TaskGate } from './task-gate';
 import type { BuildSpec, TaskBuilder } from './task-builder';
 
@@ -14,6 +15,8 @@ export interface BuiltinExecutorOptions {
   ivis: { trustedUrlBase: string; sandboxUrlBase: string; es: { host: string; port: number } };
   stopGraceMs: number;
   stderrTailBytes: number;
+  /** Notes of running job processes, for a later life of the agent to end. */
+  jobs: JobRegistry;
   logger: Logger;
 }
 
@@ -57,8 +60,12 @@ export class BuiltinExecutor implements Executor {
     }
   }
 
-  async abandon(): Promise<void> {
-    // A job process of a dead agent already lost its stdin and stdout; nothing to reach.
+  /**
+   * A run of an earlier life of this agent: its job process lost its pipes
+   * but may still be computing; it is killed if it is still running.
+   */
+  async abandon(runId: number): Promise<void> {
+    this.options.jobs.killLeftover(runId);
   }
 
   private start(run: ExecutorRun, io: RunIo) {
@@ -76,7 +83,8 @@ export class BuiltinExecutor implements Executor {
       server: { trustedUrlBase: ivis.trustedUrlBase, sandboxUrlBase: ivis.sandboxUrlBase },
       state: body.state,
     };
-    return startJobProcess({
+    const { jobs } = this.options;
+    const handle = startJobProcess({
       python: builder.pythonOf(run.taskId),
       cwd: builder.taskDir(run.taskId),
       input,
@@ -85,7 +93,10 @@ export class BuiltinExecutor implements Executor {
       stopGraceMs: this.options.stopGraceMs,
       stderrTailBytes: this.options.stderrTailBytes,
       logger: this.options.logger.child({ runId: run.runId }),
+      onSpawn: (pid) => jobs.record(run.runId, pid),
     });
+    void handle.done.finally(() => jobs.forget(run.runId));
+    return handle;
   }
 }
 

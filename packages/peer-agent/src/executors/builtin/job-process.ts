@@ -23,6 +23,8 @@ export interface JobProcessOptions {
   stopGraceMs: number;
   stderrTailBytes: number;
   logger: Logger;
+  /** Told the job's pid (its process group) once it is spawned. */
+  onSpawn?: (pid: number) => void;
 }
 
 /**
@@ -38,6 +40,7 @@ export function startJobProcess(options: JobProcessOptions): RunHandle {
     detached: true,
   });
   const log = options.logger;
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   let stderr = Buffer.alloc(0);
   let exited = false;
   let killTimer: NodeJS.Timeout | undefined;
