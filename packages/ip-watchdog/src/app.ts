@@ -6,7 +6,12 @@ import type { Registry } from 'prom-client';
 import { Agent } from 'undici';
 import { readAddress, type AddressSourceDeps } from './services/address-source.service';
 import { IpWatchService, type CheckResult } from './services/ip-watch.service';
-import { Notifier, type NotificationResult, type NotifyRetryOptions } from './services/notifier.service';
+import {
+  Notifier,
+  shownTarget,
+  type NotificationResult,
+  type NotifyRetryOptions,
+} from './services/notifier.service';
 import { PeerAddressService, type PeerPassSummary } from './services/peer-address.service';
 import { createWatchdogMetrics, type WatchdogMetrics } from './services/watchdog.metrics';
 import { IpStore } from './stores/ip.store';
@@ -21,6 +26,12 @@ export interface WatchdogTuning {
   sourceTimeoutMs: number;
   /** Entries kept in each address history list. */
   historyCap: number;
+  /**
+   * A target that was not told the current address (the watchdog died before
+   * notifying, or gave up on a target that was down) is told again at a
+   * check, at most this often per target.
+   */
+  catchUpAfterMs: number;
 }
 
 /** What {@link createService} needs; main.ts builds it, tests build their own. */
@@ -65,6 +76,7 @@ export function createService(deps: WatchdogDeps): WatchdogService {
     peerPollMs: Math.min(config.intervalMs, 5000),
     sourceTimeoutMs: Math.min(config.intervalMs, 10_000),
     historyCap: 100,
+    catchUpAfterMs: 60_000,
     ...deps.tuning,
   };
   const metrics = createWatchdogMetrics(deps.registry);
@@ -78,7 +90,16 @@ export function createService(deps: WatchdogDeps): WatchdogService {
     dispatcher,
     metrics,
     logger,
-    ...(deps.onNotification ? { onResult: deps.onNotification } : {}),
+    catchUpAfterMs: tuning.catchUpAfterMs,
+    onResult: (result) => {
+      // Durable, so a later check (or a later life) knows who still needs telling.
+      if (result.outcome === 'delivered') {
+        ipStore.markDelivered(shownTarget(result.target), result.ip).catch((err: unknown) => {
+          logger.warn({ err: String(err) }, 'delivered address not recorded');
+        });
+      }
+      deps.onNotification?.(result);
+    },
   });
   const sourceDeps: AddressSourceDeps = {
     timeoutMs: tuning.sourceTimeoutMs,

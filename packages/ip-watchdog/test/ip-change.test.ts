@@ -13,7 +13,7 @@ import {
 } from '@rps/common/testing';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { createService, type WatchdogService } from '../src/app';
+import { createService, type WatchdogService, type WatchdogTuning } from '../src/app';
 import { IpStore } from '../src/stores/ip.store';
 import { startNotifyTarget, watchdogConfig, type NotifyTarget, type WatchdogConfig } from './helpers';
 
@@ -43,7 +43,11 @@ describe('public address changes', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function replica(config: WatchdogConfig, prefixKeys = keys): Promise<WatchdogService> {
+  async function replica(
+    config: WatchdogConfig,
+    prefixKeys = keys,
+    tuning: Partial<WatchdogTuning> = {},
+  ): Promise<WatchdogService> {
     const make = (name: string) =>
       createRedis({ url: server.url, role: 'worker', name, logger: testLogger() });
     const [conn, subscriber] = [make('watchdog'), make('watchdog-sub')];
@@ -55,7 +59,7 @@ describe('public address changes', () => {
       subscriber,
       logger: testLogger(),
       registry: new Registry(),
-      tuning: { peerPollMs: 60_000 },
+      tuning: { peerPollMs: 60_000, ...tuning },
     });
     running.push(service);
     return service;
@@ -136,6 +140,27 @@ describe('public address changes', () => {
       ['198.18.0.5', null, 'override'],
     ]);
     expect(events.map((e) => (JSON.parse(e) as { ip: string }).ip)).toEqual(['198.18.0.7', '198.18.0.8']);
+  });
+
+  it('when a change was recorded but the watchdog died before notifying then the next life tells the targets, once', async () => {
+    const fresh = createRedisKeys(uniquePrefix());
+    const catchUpAfterMs = 300;
+    // The earlier life recorded the change and died before any notification.
+    await new IpStore(redis, fresh, 100).recordIfChanged('198.18.0.42', 'override', Date.now() - 1000);
+    const late = await startNotifyTarget();
+    targets.push(late);
+    const service = await replica(watchdogConfig({ override: '198.18.0.42', notify: [late.url] }), fresh, {
+      catchUpAfterMs,
+    });
+    await service.start();
+    await waitFor('the missed address delivered', () => late.hits.length === 1);
+    // Further checks do not tell it again: the delivery is recorded.
+    await new Promise((r) => setTimeout(r, 3 * catchUpAfterMs));
+    await service.stop();
+    expect(late.hits.map((h) => h.body.ip)).toEqual(['198.18.0.42']);
+    expect(await redis.hgetall(fresh.publicIpNotified())).toEqual({
+      [new URL(late.url).origin + new URL(late.url).pathname]: '198.18.0.42',
+    });
   });
 
   it('when the source answers something that is not an address then the check fails and nothing changes', async () => {

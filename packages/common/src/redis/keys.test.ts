@@ -23,6 +23,7 @@ const PLACEHOLDER_ARGS: Record<Builder, string[]> = {
   publicIp: [],
   publicIpHistory: [],
   publicIpEvents: [],
+  publicIpNotified: [],
   revokedSerials: [],
 };
 
@@ -53,6 +54,7 @@ describe('createRedisKeys', () => {
     expect(keys.publicIp()).toBe('{rps}:ip:current');
     expect(keys.publicIpHistory()).toBe('{rps}:ip:history');
     expect(keys.publicIpEvents()).toBe('{rps}:events:ip');
+    expect(keys.publicIpNotified()).toBe('{rps}:ip:notified');
     expect(keys.revokedSerials()).toBe('{rps}:certs:revoked');
     expect(keys.bullPrefix).toBe('{rps}:bull');
     expect(QUEUES).toEqual({ runs: 'runs', scheduler: 'scheduler', pushes: 'pushes' });

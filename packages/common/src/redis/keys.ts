@@ -50,6 +50,8 @@ export interface RedisKeys {
   publicIpHistory(): string;
   /** channel; writer: ip-watchdog; subscribers: any service. The public address changed. */
   publicIpEvents(): string;
+  /** hash notify target (origin + path) -> last address delivered to it; no TTL; writer and reader: ip-watchdog. Targets not told the current address are told again. */
+  publicIpNotified(): string;
   /** set of decimal serials; no TTL; writer: remote-manager; reader: rps-gateway. Revoked client certificates. */
   revokedSerials(): string;
 }
@@ -87,6 +89,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     publicIp: () => k('ip', 'current'),
     publicIpHistory: () => k('ip', 'history'),
     publicIpEvents: () => k('events', 'ip'),
+    publicIpNotified: () => k('ip', 'notified'),
     revokedSerials: () => k('certs', 'revoked'),
   });
 }

@@ -62,6 +62,25 @@ export class IpWatchService {
     return this.running;
   }
 
+  /**
+   * Tells the targets that missed the current address: a change recorded by a
+   * life of the watchdog that died before notifying, or a target that was
+   * down for longer than its retries. Not before catchUpAfterMs after the
+   * change, so a replica that saw the change has told the targets by then
+   * (one still retrying may make a target hear it twice; the body is the same).
+   */
+  private async catchUp(ip: string, now: number): Promise<void> {
+    const { store } = this.deps;
+    const [delivered, changedAt, uuid] = await Promise.all([
+      store.delivered(),
+      store.lastChangeAt(),
+      store.instanceId(),
+    ]);
+    const started = this.deps.notifier.catchUp({ uuid, ip }, delivered, changedAt, now);
+    if (started > 0)
+      this.log.info({ ip, targets: started }, 'telling targets that missed the current address');
+  }
+
   private async runCheck(): Promise<CheckResult> {
     try {
       const source = this.deps.override !== null ? 'override' : this.deps.source.kind;
@@ -70,6 +89,7 @@ export class IpWatchService {
       const previous = await this.deps.store.recordIfChanged(ip, source, now);
       if (previous === null) {
         this.deps.metrics.checks.inc({ outcome: 'unchanged' });
+        await this.catchUp(ip, now);
         return { outcome: 'unchanged', ip, source };
       }
       this.deps.metrics.checks.inc({ outcome: 'changed' });

@@ -26,8 +26,8 @@ export interface NotificationResult {
   error?: string;
 }
 
-/** A URL without credentials or query, fit for logs. */
-function shownTarget(target: string): string {
+/** A URL without credentials or query, fit for logs (and the key a target's delivered address is kept under). */
+export function shownTarget(target: string): string {
   try {
     const url = new URL(target);
     return `${url.origin}${url.pathname}`;
@@ -59,6 +59,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class Notifier {
   private readonly log: Logger;
   private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  /** When each target's last delivery ended (any outcome), for catchUp's spacing. */
+  private readonly lastEnded = new Map<string, number>();
 
   constructor(
     private readonly deps: {
@@ -68,6 +70,8 @@ export class Notifier {
       dispatcher: Dispatcher;
       metrics: WatchdogMetrics;
       logger: Logger;
+      /** See WatchdogTuning.catchUpAfterMs. */
+      catchUpAfterMs: number;
       onResult?: (result: NotificationResult) => void;
     },
   ) {
@@ -76,14 +80,42 @@ export class Notifier {
 
   /** Starts delivering `notification` to every target; does not wait. */
   notify(notification: IpNotification): void {
+    for (const target of this.deps.targets) this.start(target, notification);
+  }
+
+  /**
+   * Starts delivering `notification` to the targets that were not told its
+   * address (`delivered`: shown target -> last address delivered), are not
+   * being told now, and have not ended a delivery within catchUpAfterMs.
+   * Nothing while the address changed less than catchUpAfterMs ago
+   * (`changedAt`): the replica that recorded the change is telling them.
+   * Returns how many it started.
+   */
+  catchUp(
+    notification: IpNotification,
+    delivered: ReadonlyMap<string, string>,
+    changedAt: number | null,
+    now = Date.now(),
+  ): number {
+    if (changedAt !== null && now - changedAt < this.deps.catchUpAfterMs) return 0;
+    let started = 0;
     for (const target of this.deps.targets) {
-      this.inFlight.get(target)?.controller.abort();
-      const controller = new AbortController();
-      const done = this.deliver(target, notification, controller.signal).finally(() => {
-        if (this.inFlight.get(target)?.controller === controller) this.inFlight.delete(target);
-      });
-      this.inFlight.set(target, { controller, done });
+      if (delivered.get(shownTarget(target)) === notification.ip || this.inFlight.has(target)) continue;
+      const ended = this.lastEnded.get(target);
+      if (ended !== undefined && now - ended < this.deps.catchUpAfterMs) continue;
+      this.start(target, notification);
+      started++;
     }
+    return started;
+  }
+
+  private start(target: string, notification: IpNotification): void {
+    this.inFlight.get(target)?.controller.abort();
+    const controller = new AbortController();
+    const done = this.deliver(target, notification, controller.signal).finally(() => {
+      if (this.inFlight.get(target)?.controller === controller) this.inFlight.delete(target);
+    });
+    this.inFlight.set(target, { controller, done });
   }
 
   /** Resolves when no delivery is in progress (tests, shutdown). */
@@ -143,6 +175,7 @@ export class Notifier {
   }
 
   private finish(result: NotificationResult): void {
+    this.lastEnded.set(result.target, result.at);
     this.deps.metrics.notifications.inc({ outcome: result.outcome });
     const fields = { target: shownTarget(result.target), ip: result.ip, attempts: result.attempts };
     if (result.outcome === 'delivered') this.log.info(fields, 'target notified');

@@ -53,6 +53,27 @@ export class IpStore {
     );
   }
 
+  /** When the current address was recorded (the newest history entry), or null. */
+  async lastChangeAt(): Promise<number | null> {
+    const raw = await this.redis.lindex(this.keys.publicIpHistory(), 0);
+    if (raw === null) return null;
+    try {
+      return publicIpChangeSchema.parse(JSON.parse(raw)).at;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Notify target (shown form) -> the last address delivered to it. */
+  async delivered(): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.keys.publicIpNotified())));
+  }
+
+  /** Records that `target` (shown form) was told `ip`. */
+  async markDelivered(target: string, ip: string): Promise<void> {
+    await this.redis.hset(this.keys.publicIpNotified(), target, ip);
+  }
+
   async current(): Promise<string | null> {
     return this.redis.get(this.keys.publicIp());
   }
