@@ -398,7 +398,7 @@ class Connection {
   }
 
   /** The primer's answer is in: the real request follows on this connection, or waits for another one. */
-  private primed_(): void {
+  private afterPrimer(): void {
     const exchange = this.exchange!;
     this.priming = false;
     this.headSeen = false;
@@ -490,8 +490,8 @@ class Connection {
       if (this.exchange !== exchange || this.dead) return;
       if (chunked) this.socket.write(`0${CRLF}${CRLF}`, 'latin1');
       this.sent = true;
-      if (this.answered) this.finish();
-      else this.setTimer(this.headSeen ? Timer.Body : Timer.Headers);
+      // (An early complete answer destroyed the connection already: see onComplete.)
+      this.setTimer(this.headSeen ? Timer.Body : Timer.Headers);
     };
     const onAbort = () => {
       cleanup();
@@ -555,7 +555,6 @@ class Connection {
       this.fatal(err);
       return;
     }
-    if (this.parser.extraBytes > 0) this.keepAlive = false;
     // Switched here rather than in onHead: most answers complete in the chunk
     // that brought their head, and then the idle timer is the next one.
     if (this.exchange && this.headSeen && this.sent && this.timer === Timer.Headers)
@@ -565,11 +564,8 @@ class Connection {
   private onHead(head: ResponseHead): void {
     const exchange = this.exchange!;
     this.headSeen = true;
-    if (this.priming) {
-      this.keepAlive = head.keepAlive;
-      return;
-    }
     this.keepAlive = head.keepAlive;
+    if (this.priming) return;
     const limit = keepAliveLimit(head.rawHeaders);
     if (limit !== undefined) {
       this.keepAliveLimitMs = limit;
@@ -596,7 +592,7 @@ class Connection {
 
   private onComplete(): void {
     if (this.priming) {
-      this.primed_();
+      this.afterPrimer();
       return;
     }
     this.answered = true;
