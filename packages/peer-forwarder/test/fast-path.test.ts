@@ -205,11 +205,16 @@ describe('peer-forwarder fast path', () => {
     expect(JSON.parse(answer!.body)).toMatchObject({ path: '/old' });
   });
 
-  it('when a head is malformed then Node answers 400 and nothing reaches the upstream', async () => {
-    const p = peer();
-    p.write('GET /bad HTTP/1.1\r\nbad header: x\r\n\r\n', 'GET');
-    const [answer] = await p.answers(1);
-    expect(answer!.head.statusCode).toBe(400);
+  it('when a head is malformed or lacks its Host then Node answers 400 and nothing reaches the upstream', async () => {
+    for (const bytes of [
+      'GET /bad HTTP/1.1\r\nbad header: x\r\n\r\n',
+      'GET /nohost HTTP/1.1\r\naccept: */*\r\n\r\n',
+    ]) {
+      const p = peer();
+      p.write(bytes, 'GET');
+      const [answer] = await p.answers(1);
+      expect(answer!.head.statusCode).toBe(400);
+    }
     expect(upstream.seen).toHaveLength(0);
   });
 

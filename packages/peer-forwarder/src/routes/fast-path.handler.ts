@@ -161,17 +161,26 @@ class PeerConnection implements PoolResponseHandler {
   /**
    * The body length of a request the fast path serves, or null for one it
    * hands to Node: HTTP/1.0, non-origin targets, CONNECT, Transfer-Encoding,
-   * Upgrade, Expect, a doubtful or large Content-Length.
+   * Upgrade, Expect, a doubtful or large Content-Length, a missing or
+   * repeated Host.
    */
   private simpleLength(head: RequestHead): number | null {
     if (head.minor !== 1 || head.target.charCodeAt(0) !== 47 /* / */ || head.method === 'CONNECT')
       return null;
     let length = 0;
     let seenLength = false;
+    let hasHost = false;
     const raw = head.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       switch (name.length) {
+        case 4:
+          if (name.toLowerCase() === 'host') {
+            // Exactly one Host, as Node's server requires of HTTP/1.1 (else 400 there).
+            if (hasHost) return null;
+            hasHost = true;
+          }
+          break;
         case 6:
           if (name.toLowerCase() === 'expect') return null;
           break;
@@ -196,7 +205,7 @@ class PeerConnection implements PoolResponseHandler {
         default:
       }
     }
-    return length > SMALL_BODY_MAX_BYTES ? null : length;
+    return !hasHost || length > SMALL_BODY_MAX_BYTES ? null : length;
   }
 
   private relayWithBody(): void {
