@@ -1,12 +1,13 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ErrorBody } from '@rps/common';
-import { Http1ParseError, parseRequestHead, type RequestHead } from '../services/http1.parser';
+import { CRLF_CRLF, Http1ParseError, parseRequestHead, type RequestHead } from '../services/http1.parser';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../services/proxy-headers.service';
 import { classifyUpstreamError } from '../services/upstream-error.service';
 import type { PoolExchange, PoolResponseHandler } from '../services/upstream-pool.service';
 import {
   CLIENT_CLOSED,
+  endWithJsonError,
   ExchangeLog,
   forbiddenBody,
   SMALL_BODY_MAX_BYTES,
@@ -35,7 +36,6 @@ import {
 const MAX_HEAD_BYTES = 16 * 1024;
 /** Unread bytes beyond the request in progress (a pipelining peer) before reading stops. */
 const MAX_BUFFERED_BYTES = 128 * 1024;
-const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
 
 /** The fast path of one route; one per listener. */
@@ -312,14 +312,7 @@ class PeerConnection implements PoolResponseHandler {
 
   /** An error answer (JSON, the project's shape); the connection closes after it. */
   private answerError(status: number, body: ErrorBody): void {
-    const payload = JSON.stringify(body);
-    this.socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-        'content-type: application/json; charset=utf-8\r\n' +
-        `content-length: ${Buffer.byteLength(payload)}\r\n` +
-        'connection: close\r\n\r\n' +
-        payload,
-    );
+    endWithJsonError(this.socket, status, body);
     this.stop();
   }
 

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ErrorBody } from '@rps/common';
 import type { AccessDecision, AccessList } from '../services/access-list.service';
@@ -37,6 +37,21 @@ export function sendJsonError(res: ServerResponse, status: number, body: ErrorBo
     connection: 'close',
   });
   res.end(payload);
+}
+
+/**
+ * The same JSON error answer written straight on a raw socket, which is then
+ * ended: for the fast path and for upgrades, where no ServerResponse exists.
+ */
+export function endWithJsonError(socket: Socket, status: number, body: ErrorBody): void {
+  const payload = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'content-type: application/json; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(payload)}\r\n` +
+      'connection: close\r\n\r\n' +
+      payload,
+  );
 }
 
 /** The 403 body for a source that is neither a registered peer nor in `forwarder.allow`. */

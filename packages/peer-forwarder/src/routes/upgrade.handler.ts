@@ -1,21 +1,8 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ErrorBody } from '@rps/common';
 import { displayAddress } from '../services/cidr.matcher';
 import { classifyUpstreamError } from '../services/upstream-error.service';
-import { ExchangeLog, forbiddenBody, type RouteContext } from './proxy.handler';
-
-/** Answers an upgrade request with a JSON error on the raw socket (no ServerResponse exists for upgrades). */
-function rejectUpgrade(socket: Socket, status: number, body: ErrorBody): void {
-  const payload = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'content-type: application/json; charset=utf-8\r\n' +
-      `content-length: ${Buffer.byteLength(payload)}\r\n` +
-      'connection: close\r\n\r\n' +
-      payload,
-  );
-}
+import { endWithJsonError, ExchangeLog, forbiddenBody, type RouteContext } from './proxy.handler';
 
 /**
  * Protocol upgrades (WebSocket) go through http-proxy, which relays the
@@ -33,7 +20,7 @@ export function createUpgradeHandler(
     const log = new ExchangeLog(ctx, req.method ?? '', req.url ?? '', source, access);
     if (!access.allowed) {
       log.finish(403);
-      rejectUpgrade(socket, 403, forbiddenBody(source));
+      endWithJsonError(socket, 403, forbiddenBody(source));
       return;
     }
     // http-proxy builds the upstream request from req.headers.
@@ -51,7 +38,7 @@ export function createUpgradeHandler(
     ctx.upstream.upgrades.ws(req, socket, head, {}, (err: Error) => {
       const failure = classifyUpstreamError(err, ctx.timeouts);
       log.finish(failure.status, { kind: failure.kind, error: failure.body.error });
-      if (socket.writable) rejectUpgrade(socket, failure.status, failure.body);
+      if (socket.writable) endWithJsonError(socket, failure.status, failure.body);
       else socket.destroy();
     });
   };

@@ -25,7 +25,8 @@ const MAX_TRAILER_BYTES = 16 * 1024;
 // Matching control characters is the point of these patterns.
 // eslint-disable-next-line no-control-regex
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
-const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
+/** The end of a message head. */
+export const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
 
 /** How a message body is delimited (RFC 9112 6.3). */
