@@ -82,6 +82,22 @@ export const pushJobDataSchema = z.discriminatedUnion('kind', [
 ]);
 export type PushJobData = z.infer<typeof pushJobDataSchema>;
 
+/**
+ * BullMQ options of every push job, whoever adds it: retried with exponential
+ * backoff, and kept once finished, because the job id (derived from run and
+ * execution) is what makes a repeat or a repair a no-op; scheduler-sync's
+ * retention trims finished jobs after `scheduler.retentionMs`.
+ */
+export function pushJobOptions(jobId: string, retry: { attempts: number; backoffMs: number }) {
+  return {
+    jobId,
+    attempts: retry.attempts,
+    backoff: { type: 'exponential', delay: retry.backoffMs },
+    removeOnComplete: false,
+    removeOnFail: false,
+  };
+}
+
 /** A message on `keys.runEvents()`: a run changed state (a hint for subscribers; the record is the truth). */
 export const runStateMessageSchema = z.object({
   runId: z.number().int(),

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { PushJobData } from '@rps/common';
+import { pushJobOptions, type PushJobData } from '@rps/common';
 
 /** One push job to add: its id makes a repeated add a no-op. */
 export interface PushJob {
@@ -30,16 +30,8 @@ export class PushQueueStore {
       jobs.map((job) => ({
         name: job.data.kind,
         data: job.data,
-        opts: {
-          jobId: job.jobId,
-          attempts: this.retry.attempts,
-          backoff: { type: 'exponential', delay: this.retry.backoffMs },
-          // Kept once delivered: the job id is what makes a repeat (a retried
-          // stop, scheduler-sync's repair of a lost enqueue) a no-op.
-          // scheduler-sync's retention trims finished jobs after retentionMs.
-          removeOnComplete: false,
-          removeOnFail: false,
-        },
+        // Kept once done: see pushJobOptions.
+        opts: pushJobOptions(job.jobId, this.retry),
       })),
     );
   }

@@ -1,6 +1,7 @@
 import {
   buildStopPushes,
   pushJobDataSchema,
+  pushJobOptions,
   RemoteRunState,
   stopStatusJobId,
   type PushJobData,
@@ -51,7 +52,7 @@ export class BullFailurePushes implements FailurePushes {
       },
     });
     const emit = pushJobDataSchema.parse({ kind: 'emit', body: { type: `run/${runId}/fail`, data: error } });
-    const opts = (jobId: string) => this.jobOptions(jobId);
+    const opts = (jobId: string) => pushJobOptions(jobId, this.retry);
     const id = statusJobId(origin, runId, execution);
     // addBulk is one MULTI: both pushes or neither.
     await this.queue.addBulk([
@@ -69,22 +70,12 @@ export class BullFailurePushes implements FailurePushes {
       buildStopPushes(runId, execution, finishedAt).map(({ jobId, data }) => ({
         name: PUSH_JOB_NAMES[data.kind],
         data,
-        opts: this.jobOptions(jobId),
+        opts: pushJobOptions(jobId, this.retry),
       })),
     );
   }
 
   async stopExists(runId: number, execution: number): Promise<boolean> {
     return (await this.queue.getJob(stopStatusJobId(runId, execution))) !== undefined;
-  }
-
-  private jobOptions(jobId: string) {
-    return {
-      jobId,
-      attempts: this.retry.attempts,
-      backoff: { type: 'exponential', delay: this.retry.backoffMs },
-      removeOnComplete: false,
-      removeOnFail: false,
-    };
   }
 }
