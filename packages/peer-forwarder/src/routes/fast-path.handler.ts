@@ -36,7 +36,7 @@ import {
 /** Node's default header size limit: a larger head goes to Node's server, which answers 431. */
 const MAX_HEAD_BYTES = 16 * 1024;
 /** What the fast path serves itself (services/fast-request.parser.ts decides). */
-const FAST_LIMITS = { maxHeadBytes: MAX_HEAD_BYTES, maxBodyBytes: SMALL_BODY_MAX_BYTES };
+export const FAST_LIMITS = { maxHeadBytes: MAX_HEAD_BYTES, maxBodyBytes: SMALL_BODY_MAX_BYTES };
 /** Unread bytes beyond the request in progress (a pipelining peer) before reading stops. */
 const MAX_BUFFERED_BYTES = 128 * 1024;
 const EMPTY = Buffer.alloc(0);
