@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ErrorBody } from '@rps/common';
-import { CRLF_CRLF, Http1ParseError, parseRequestHead, type RequestHead } from '../services/http1.parser';
+import type { RequestHead } from '../services/http1.parser';
+import { readFastRequest } from '../services/fast-request.parser';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../services/proxy-headers.service';
 import { classifyUpstreamError } from '../services/upstream-error.service';
 import type { PoolExchange, PoolResponseHandler } from '../services/upstream-pool.service';
@@ -34,6 +35,8 @@ import {
 
 /** Node's default header size limit: a larger head goes to Node's server, which answers 431. */
 const MAX_HEAD_BYTES = 16 * 1024;
+/** What the fast path serves itself (services/fast-request.parser.ts decides). */
+export const FAST_LIMITS = { maxHeadBytes: MAX_HEAD_BYTES, maxBodyBytes: SMALL_BODY_MAX_BYTES };
 /** Unread bytes beyond the request in progress (a pipelining peer) before reading stops. */
 const MAX_BUFFERED_BYTES = 128 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -120,30 +123,18 @@ class PeerConnection implements PoolResponseHandler {
   /** Starts on the next request in the buffer, if its head is complete. */
   private next(): void {
     if (this.buf.length === 0) return;
-    const end = this.buf.indexOf(CRLF_CRLF);
-    if (end === -1 || end > MAX_HEAD_BYTES) {
-      // A head split over reads (or an oversized one): Node's server has the
-      // timeouts and limits for slow or large heads.
+    const request = readFastRequest(this.buf, FAST_LIMITS);
+    if (request.kind === 'handoff') {
+      // Node's server has the timeouts and limits for slow or large heads,
+      // and its parser decides what is malformed and answers it.
       this.handOff();
       return;
     }
-    let head: RequestHead;
-    try {
-      head = parseRequestHead(this.buf.toString('latin1', 0, end));
-    } catch (err) {
-      if (!(err instanceof Http1ParseError)) throw err;
-      // Node's parser decides what is malformed and answers it.
-      this.handOff();
-      return;
-    }
-    const length = this.simpleLength(head);
-    if (length === null) {
-      this.handOff();
-      return;
-    }
+    const { head, bodyLength: length } = request;
+    if (request.close) this.closeAfter = true;
     this.busy = true;
     this.head = head;
-    this.buf = this.buf.subarray(end + 4);
+    this.buf = this.buf.subarray(request.headBytes);
     const access = this.fp.ctx.accessList.checkKey(this.source.key);
     this.log = new ExchangeLog(this.fp.ctx, head.method, head.target, this.source.display, access);
     if (!access.allowed) {
@@ -156,56 +147,6 @@ class PeerConnection implements PoolResponseHandler {
       this.bodyNeeded = length;
       if (this.buf.length >= length) this.relayWithBody();
     }
-  }
-
-  /**
-   * The body length of a request the fast path serves, or null for one it
-   * hands to Node: HTTP/1.0, non-origin targets, CONNECT, Transfer-Encoding,
-   * Upgrade, Expect, a doubtful or large Content-Length, a missing or
-   * repeated Host.
-   */
-  private simpleLength(head: RequestHead): number | null {
-    if (head.minor !== 1 || head.target.charCodeAt(0) !== 47 /* / */ || head.method === 'CONNECT')
-      return null;
-    let length = 0;
-    let seenLength = false;
-    let hasHost = false;
-    const raw = head.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      switch (name.length) {
-        case 4:
-          if (name.toLowerCase() === 'host') {
-            // Exactly one Host, as Node's server requires of HTTP/1.1 (else 400 there).
-            if (hasHost) return null;
-            hasHost = true;
-          }
-          break;
-        case 6:
-          if (name.toLowerCase() === 'expect') return null;
-          break;
-        case 7:
-          if (name.toLowerCase() === 'upgrade') return null;
-          break;
-        case 10:
-          if (name.toLowerCase() === 'connection' && /(?:^|[\s,])close(?:$|[\s,])/i.test(raw[i + 1]!))
-            this.closeAfter = true;
-          break;
-        case 14:
-          if (name.toLowerCase() === 'content-length') {
-            const value = raw[i + 1]!;
-            if (seenLength || !/^\d{1,6}$/.test(value)) return null;
-            seenLength = true;
-            length = Number(value);
-          }
-          break;
-        case 17:
-          if (name.toLowerCase() === 'transfer-encoding') return null;
-          break;
-        default:
-      }
-    }
-    return !hasHost || length > SMALL_BODY_MAX_BYTES ? null : length;
   }
 
   private relayWithBody(): void {
