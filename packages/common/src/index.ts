@@ -8,4 +8,5 @@ export * from './tls';
 export * from './wire/ivis.schemas';
 export * from './contracts';
 export * from './runs/run.store';
+export * from './peers/peer-admin.store';
 export * from './runs/run-status';

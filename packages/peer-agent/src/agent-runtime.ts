@@ -8,7 +8,7 @@ import type { OrphanRuns } from './services/orphan-runs.service';
 import type { Registration } from './services/registration.service';
 
 /** What the runtime does with a BullMQ worker (independent of its job types). */
-export type WorkerControl = Pick<Worker, 'run' | 'pause' | 'isPaused' | 'close'>;
+export type WorkerControl = Pick<Worker, 'run' | 'pause' | 'resume' | 'isPaused' | 'close'>;
 
 /** The built parts the runtime starts and stops, in order. */
 export interface AgentParts {
@@ -24,10 +24,17 @@ export interface AgentParts {
   logger: Logger;
 }
 
-/** Start, drain and ordered stop of a built agent. */
+/**
+ * Start, drain, undrain and ordered stop of a built agent. The run worker
+ * starts last, and only while the agent accepts runs: a drain (also one kept
+ * from before a restart) or an operator's removal keeps it from fetching.
+ */
 export class AgentRuntime {
   private accepting = true;
   private started = false;
+  private runWorkerStarted = false;
+  private stopping = false;
+  private removed = false;
 
   constructor(private readonly parts: AgentParts) {}
 
@@ -37,15 +44,26 @@ export class AgentRuntime {
   }
 
   async start(): Promise<void> {
-    const { registration, orphans, control, runWorker, pushWorker, logger } = this.parts;
-    await registration.register();
-    // Before any new run: an earlier life's runs are settled first.
+    const { registration, orphans, control, pushWorker, logger } = this.parts;
+    const registered = await registration.register();
+    if (registered === 'removed') {
+      // Nothing to do for a peer out of the pool; the admin listener still answers.
+      this.accepting = false;
+      this.removed = true;
+      return;
+    }
+    if (registered === 'draining') {
+      this.accepting = false;
+      logger.info('drain kept from before the restart: taking no runs until undrain');
+    }
+    // Before any new run: an earlier life's runs are settled first, then the
+    // commands that reached the stream while the agent was away (a task
+    // deleted meanwhile, a drain) are carried out.
     await orphans.recover();
     await control.start();
     this.started = true;
-    for (const worker of [runWorker, pushWorker]) {
-      worker.run().catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
-    }
+    this.runWorker(pushWorker);
+    if (this.accepting) this.startRunWorker();
     registration.startHeartbeat();
   }
 
@@ -54,7 +72,7 @@ export class AgentRuntime {
     this.accepting = false;
     const worker = this.parts.runWorker;
     // doNotWaitActive: pausing must not wait for the runs in hand.
-    if (this.started && !worker.isPaused()) await worker.pause(true);
+    if (this.runWorkerStarted && !worker.isPaused()) await worker.pause(true);
   }
 
   async drain(reason: string): Promise<void> {
@@ -63,8 +81,28 @@ export class AgentRuntime {
     await this.parts.registration.markDraining();
   }
 
+  /** Takes runs again after a drain; false (nothing changed) while stopping or once removed. */
+  async undrain(reason: string): Promise<boolean> {
+    if (this.stopping || this.removed) return false;
+    if (!(await this.parts.registration.markActive())) return false;
+    this.parts.logger.info({ reason }, 'undrained');
+    this.accepting = true;
+    // Before start() finished (a command of the backlog) start() itself starts the worker.
+    if (!this.started) return true;
+    if (!this.runWorkerStarted) this.startRunWorker();
+    else if (this.parts.runWorker.isPaused()) await this.parts.runWorker.resume();
+    return true;
+  }
+
+  /** An operator removed the peer while it ran. */
+  async removedByOperator(): Promise<void> {
+    this.removed = true;
+    await this.pauseIntake();
+  }
+
   async stop(reason: string): Promise<void> {
     const { active, runWorker, pushClient, pushWorker, control, registration, queue, logger } = this.parts;
+    this.stopping = true;
     logger.info({ reason, active: active.size }, 'agent stopping');
     await this.pauseIntake();
     for (const run of active.list()) active.requestStop(run.runId, 'shutdown');
@@ -74,9 +112,18 @@ export class AgentRuntime {
     pushClient.close();
     await pushWorker.close();
     await control.stop();
-    await registration.deregister();
+    await registration.markStopped();
     await queue.close();
     logger.info('agent stopped');
+  }
+
+  private startRunWorker(): void {
+    this.runWorkerStarted = true;
+    this.runWorker(this.parts.runWorker);
+  }
+
+  private runWorker(worker: WorkerControl): void {
+    worker.run().catch((err: unknown) => this.parts.logger.error({ err }, 'worker stopped with an error'));
   }
 
   private runsEnded(): Promise<boolean> {

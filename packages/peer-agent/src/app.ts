@@ -62,12 +62,14 @@ export interface AgentService {
   readonly executor: Executor;
   /** Registers, recovers an earlier life's runs, then starts taking runs and commands. */
   start(): Promise<void>;
-  /** Takes no new runs, finishes current ones, marks the peer `draining` (SIGUSR2, control command). */
+  /** Takes no new runs, finishes current ones, marks the peer `draining`, kept across restarts (SIGUSR2, control command). */
   drain(reason: string): Promise<void>;
+  /** Takes runs again after a drain (`undrain` control command); false while stopping or once removed. */
+  undrain(reason: string): Promise<boolean>;
   /**
    * Ordered stop: no new runs; builds abort and go back to the queue;
    * running jobs are stopped and reported failed ("agent shutting down");
-   * workers, control reader; deregistration. Connections stay open (their owner closes them).
+   * workers, control reader; the peer is marked `stopped` (still in the pool). Connections stay open (their owner closes them).
    */
   stop(reason: string): Promise<void>;
 }
@@ -141,9 +143,10 @@ export function createService(deps: AgentServiceDeps): AgentService {
     },
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     logger: logger.child({ component: 'registration' }),
-    onRemoved: () => void late.runtime?.pauseIntake(),
+    onRemoved: () => void late.runtime?.removedByOperator(),
   });
   const drain = (reason: string) => late.runtime?.drain(reason) ?? Promise.resolve();
+  const undrain = (reason: string) => late.runtime?.undrain(reason) ?? Promise.resolve(false);
   const control = new ControlService({
     store: new ControlStore(connections.blocking, connections.commands, keys, peerId),
     ledger,
@@ -151,6 +154,7 @@ export function createService(deps: AgentServiceDeps): AgentService {
     executor,
     orphans,
     drain,
+    undrain,
     peerId,
     blockMs: options.controlBlockMs,
     logger: logger.child({ component: 'control' }),
@@ -177,6 +181,7 @@ export function createService(deps: AgentServiceDeps): AgentService {
     control,
     executor,
     drain,
+    undrain,
     adminApp: createAdminApp({ logger, registry, checks }),
     start: async () => {
       await runtime.start();

@@ -113,10 +113,15 @@ describe('registration, RPS pushes and the admin app', () => {
     expect(metrics.text).toContain('rps_agent_push_failures_total{kind="emit",service="peer-agent"} 1');
   });
 
-  it('when stopped cleanly then the peer is removed with a left event', async () => {
+  it('when stopped cleanly then the peer stays in the pool as stopped, with a left event', async () => {
+    const lastBeat = Number(await pool.redis.zscore(pool.keys.peers(), 'peer-t'));
     await agent.stop();
-    expect(await pool.redis.hget(pool.keys.peer('peer-t'), 'state')).toBe('removed');
-    expect(await pool.redis.zscore(pool.keys.peers(), 'peer-t')).toBeNull();
+    expect(parsePeerRecord(await pool.redis.hgetall(pool.keys.peer('peer-t')))).toMatchObject({
+      state: 'stopped',
+      stoppedAt: expect.any(Number),
+    });
+    // Still a member: durable commands (task deletes) keep being addressed to it.
+    expect(Number(await pool.redis.zscore(pool.keys.peers(), 'peer-t'))).toBeGreaterThanOrEqual(lastBeat);
     await waitFor('left', () => peerEvents.find((e) => e.type === 'left' && e.peerId === 'peer-t'));
   });
 });

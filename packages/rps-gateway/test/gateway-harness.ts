@@ -218,7 +218,7 @@ export async function registerPeer(
   redis: Redis,
   keys: RedisKeys,
   peerId: string,
-  state: 'active' | 'draining' | 'lost' | 'removed',
+  state: 'active' | 'draining' | 'stopped' | 'lost' | 'removed',
   heartbeatAt = Date.now(),
 ): Promise<void> {
   await redis

@@ -24,11 +24,12 @@ describe('DELETE /rps/task/:task_id', () => {
     await registerPeer(gw.redis, gw.keys, 'peer-active', 'active');
     await registerPeer(gw.redis, gw.keys, 'peer-draining', 'draining');
     await registerPeer(gw.redis, gw.keys, 'peer-offline', 'lost', longAgo);
+    await registerPeer(gw.redis, gw.keys, 'peer-stopped', 'stopped', longAgo);
     await registerPeer(gw.redis, gw.keys, 'peer-removed', 'removed', longAgo);
     const res = await call(pki, gw.port, '/rps/task/7', { method: 'DELETE' });
     expect(res.status).toBe(200);
-    expect(res.json()).toEqual({ peers: 3 });
-    for (const peerId of ['peer-active', 'peer-draining', 'peer-offline']) {
+    expect(res.json()).toEqual({ peers: 4 });
+    for (const peerId of ['peer-active', 'peer-draining', 'peer-offline', 'peer-stopped']) {
       expect(await controlCommands(gw.redis, gw.keys, peerId)).toEqual([
         { kind: 'deleteTask', id: expect.any(String), taskId: 7 },
       ]);

@@ -6,6 +6,7 @@
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) >= tonumber(ARGV[2]) then return '' end
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state or state == 'lost' or state == 'removed' then return '' end
+-- A stopped peer is silent on purpose (a clean shutdown): never lost.
+if not state or state == 'lost' or state == 'removed' or state == 'stopped' then return '' end
 redis.call('HSET', KEYS[1], 'state', 'lost', 'lostAt', ARGV[3])
 return score

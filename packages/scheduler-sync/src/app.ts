@@ -1,4 +1,5 @@
 import {
+  PeerAdmin,
   QUEUES,
   RunStore,
   type PushJobData,
@@ -111,6 +112,7 @@ export function createService(deps: SchedulerDeps): SchedulerService {
   const retention = new RetentionService({
     index,
     runs,
+    peers: new PeerAdmin(redis, keys),
     queues: [runsQueue, pushesQueue],
     retentionMs: config.retentionMs,
     logger,

@@ -169,4 +169,30 @@ describe('scheduler-sync liveness with simulated peers', () => {
       .reduce((sum, v) => sum + v.value, 0);
     expect(failed).toBe(2);
   });
+  it('when a peer stopped cleanly then it is never marked lost, and a run it left unfinished is failed naming the stop', async () => {
+    // What the agent's clean stop leaves: state stopped, the member kept, no more heartbeats.
+    const peerC = new SimulatedPeer(redis, keys, 'peer-c');
+    await peerC.register();
+    await runs.submit(5, RUN_BODY, { taskId: 7, jobId: 5 });
+    await runs.apply(5, 'dispatch', { peerId: 'peer-c' });
+    await runs.apply(5, 'start', { peerId: 'peer-c' });
+    await redis.hset(keys.peer('peer-c'), 'state', 'stopped', 'stoppedAt', String(Date.now()));
+
+    await waitFor('RUN_FAIL push of run 5', () => statusPushes(5).length > 0, { timeoutMs: 12000 });
+    expect(statusPushes(5)[0]!.body.output).toMatch(/^peer peer-c stopped with the run unfinished\n/);
+    expect(await runs.get(5)).toMatchObject({ state: 'lost' });
+
+    // Past the heartbeat timeout, and two liveness ticks after that.
+    await waitFor('heartbeat timeout passed', () => Date.now() - peerC.lastHeartbeat > HEARTBEAT_TIMEOUT_MS, {
+      timeoutMs: HEARTBEAT_TIMEOUT_MS + 2000,
+    });
+    const ticks = async () =>
+      (await service.metrics.ticks.get()).values.find((v) => v.labels.tick === 'liveness');
+    const before = (await ticks())?.value ?? 0;
+    await waitFor('two more liveness ticks', async () => ((await ticks())?.value ?? 0) >= before + 2);
+    expect(await redis.hmget(keys.peer('peer-c'), 'state', 'lostAt')).toEqual(['stopped', null]);
+    expect(peerEvents.filter((e) => e.type === 'lost' && e.peerId === 'peer-c')).toEqual([]);
+    const gauge = (await service.metrics.peers.get()).values.find((v) => v.labels.state === 'stopped');
+    expect(gauge?.value).toBe(1);
+  });
 });

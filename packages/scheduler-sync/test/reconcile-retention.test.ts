@@ -11,6 +11,10 @@ import {
   waitForRedis,
   type RedisKeys,
 } from '@rps/common';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startRedisServer, testLogger, uniquePrefix, type TestRedisServer } from '@rps/common/testing';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -20,6 +24,9 @@ import { MISSING_REQUEST_ERROR, STOP_REPAIR_HORIZON_MS } from '../src/services/r
 import { RUN_BODY, schedulerConfig, SimulatedPeer } from './helpers';
 
 const meta = { taskId: 7, jobId: 5 };
+
+/** The operator's peer commands (scripts/rps-peer.js), run as the operator would. */
+const RPS_PEER = path.resolve(__dirname, '../../../scripts/rps-peer.js');
 
 describe('reconcile and retention ticks', () => {
   let server: TestRedisServer;
@@ -200,12 +207,56 @@ describe('reconcile and retention ticks', () => {
 
     const summary = await service.runTick('retention');
 
-    expect(summary).toEqual({ runsDeleted: 1, runsKept: 1, jobsTrimmed: 1 });
+    expect(summary).toEqual({ runsDeleted: 1, runsKept: 1, jobsTrimmed: 1, peersPruned: 0 });
     expect(await runs.get(7)).toBeNull();
     expect(await redis.exists(keys.runOutput(7), keys.runRequest(7))).toBe(0);
     expect(await redis.zscore(keys.runIndex(), '7')).toBeNull();
     expect((await runs.get(8))?.state).toBe('queued');
     expect((await runs.get(10))?.state).toBe('failed');
     expect(await runsQueue.getJob(runJobId(9, 1))).toBeUndefined();
+  });
+  it('when an operator removed a peer (rps-peer script) then retention prunes its records after the retention time, stopped peers stay', async () => {
+    const retentionMs = 300;
+    build(retentionMs);
+    const config = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rps-peer-cli-')), 'rps.yaml');
+    fs.writeFileSync(config, JSON.stringify({ redis: { url: server.url, prefix: keys.prefix } }));
+    const rpsPeer = (...args: string[]) =>
+      execFileSync(process.execPath, [RPS_PEER, ...args], {
+        env: { ...process.env, RPS_CONFIG: config },
+        encoding: 'utf8',
+      });
+    const longAgo = Date.now() - 3_600_000;
+    for (const id of ['peer-gone', 'peer-recent', 'peer-stopped'])
+      await new SimulatedPeer(redis, keys, id).register(longAgo);
+    await redis.hset(keys.peer('peer-stopped'), 'state', 'stopped');
+    const leftovers = (id: string) => [
+      keys.peerRuns(id),
+      keys.peerControl(id),
+      keys.peerSync(id),
+      keys.peerAddressHistory(id),
+    ];
+    for (const id of ['peer-gone', 'peer-recent']) {
+      await redis
+        .multi()
+        .sadd(keys.peerRuns(id), '99')
+        .xadd(keys.peerControl(id), '*', 'command', '{}')
+        .hset(keys.peerSync(id), 'ok', '1')
+        .lpush(keys.peerAddressHistory(id), '{}')
+        .exec();
+    }
+    expect(rpsPeer('remove', 'peer-gone')).toBe('peer-gone: removed\n');
+    expect(await redis.hget(keys.peer('peer-gone'), 'state')).toBe('removed');
+    expect(await service.runTick('retention')).toMatchObject({ peersPruned: 0 });
+
+    await new Promise((r) => setTimeout(r, retentionMs + 100));
+    expect(rpsPeer('remove', 'peer-recent')).toBe('peer-recent: removed\n');
+    expect(await service.runTick('retention')).toMatchObject({ peersPruned: 1 });
+
+    expect(await redis.exists(keys.peer('peer-gone'), ...leftovers('peer-gone'))).toBe(0);
+    expect(await redis.zscore(keys.peers(), 'peer-gone')).toBeNull();
+    expect(await redis.exists(...leftovers('peer-recent'))).toBe(4);
+    expect(await redis.hget(keys.peer('peer-recent'), 'state')).toBe('removed');
+    expect(await redis.hget(keys.peer('peer-stopped'), 'state')).toBe('stopped');
+    expect(await redis.zscore(keys.peers(), 'peer-stopped')).not.toBeNull();
   });
 });

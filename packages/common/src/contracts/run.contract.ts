@@ -46,7 +46,8 @@ export function runJobId(runId: number, execution: number): string {
  * - `stop`: stop the run if this peer runs that execution (acknowledged).
  * - `deleteRun`: the run was deleted; stop it if running, forget it.
  * - `deleteTask`: remove the task's build directory and cache.
- * - `drain`: take no new runs, finish current ones.
+ * - `drain`: take no new runs, finish current ones; remembered across restarts.
+ * - `undrain`: take runs again (undoes `drain` and SIGUSR2).
  */
 export const controlCommandSchema = z.discriminatedUnion('kind', [
   z.object({
@@ -58,6 +59,7 @@ export const controlCommandSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('deleteRun'), id: z.string().min(1), runId: z.number().int() }),
   z.object({ kind: z.literal('deleteTask'), id: z.string().min(1), taskId: z.number().int() }),
   z.object({ kind: z.literal('drain'), id: z.string().min(1) }),
+  z.object({ kind: z.literal('undrain'), id: z.string().min(1) }),
 ]);
 export type ControlCommand = z.infer<typeof controlCommandSchema>;
 

@@ -22,13 +22,13 @@ export interface RedisKeys {
   /** zset runId -> last change (ms); writers: rps-gateway, peer-agent, scheduler-sync; readers: scheduler-sync (retention, reconciliation). */
   runIndex(): string;
 
-  /** hash; no TTL; writer: peer-agent (register, heartbeat), scheduler-sync (liveness state), remote-manager (removal); readers: all. One peer's registration. */
+  /** hash; no TTL (a removed peer's is pruned by scheduler-sync's retention); writers: peer-agent (register, heartbeat, drain, stop), scheduler-sync (state lost), operators/remote-manager via PeerAdmin (removal); readers: all. One peer's registration. */
   peer(peerId: string): string;
-  /** zset peerId -> last heartbeat (ms); writer: peer-agent; readers: scheduler-sync (liveness), rps-gateway (task delete fan-out), peer-forwarder. */
+  /** zset peerId -> last heartbeat (ms); every known peer, stopped and removed ones too, until pruned; writers: peer-agent, PeerAdmin (removal, prune); readers: scheduler-sync (liveness), rps-gateway (task delete fan-out), peer-forwarder. */
   peers(): string;
   /** set of runIds; writers: peer-agent, scheduler-sync; readers: scheduler-sync, rps-gateway. Runs a peer holds (dispatched or running). */
   peerRuns(peerId: string): string;
-  /** stream; trimmed by MAXLEN; writers: rps-gateway (stop, task delete), remote-manager (drain); reader: the peer's agent (consumer group). Durable commands for one peer. */
+  /** stream; trimmed by MAXLEN, deleted when a removed peer is pruned; writers: rps-gateway (stop, task delete), operators/remote-manager via PeerAdmin (drain, undrain); reader: the peer's agent (consumer group). Durable commands for one peer. */
   peerControl(peerId: string): string;
   /** hash (ok, status, version, rttMs, at, error, halfDead); no TTL; writer: scheduler-sync (sync round); readers: remote-manager, operators. The last probe of a peer's agent. */
   peerSync(peerId: string): string;

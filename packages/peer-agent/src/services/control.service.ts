@@ -20,6 +20,8 @@ export interface ControlDeps {
   executor: Executor;
   orphans: OrphanRuns;
   drain: (reason: string) => Promise<void>;
+  /** False when the agent cannot take runs again (stopping, removed). */
+  undrain: (reason: string) => Promise<boolean>;
   peerId: string;
   blockMs: number;
   logger: Logger;
@@ -41,10 +43,23 @@ export class ControlService {
 
   constructor(private readonly deps: ControlDeps) {}
 
+  /**
+   * Carries out, to the end, what waits on the stream before the agent takes
+   * any run: its own unacknowledged entries, then everything that arrived
+   * while it was away (a task deleted while the peer was stopped must be gone
+   * before a new run could use the old build). Then starts the read loop.
+   */
   async start(): Promise<void> {
-    await this.deps.store.ensureGroup();
+    const { store, logger } = this.deps;
+    await store.ensureGroup();
     this.running = true;
-    for (const entry of await this.deps.store.pending()) await this.process(entry);
+    for (const entry of await store.pending()) await this.process(entry, true);
+    let backlog = 0;
+    for (let batch = await store.backlog(); batch.length > 0; batch = await store.backlog()) {
+      for (const entry of batch) await this.process(entry, true);
+      backlog += batch.length;
+    }
+    if (backlog > 0) logger.info({ commands: backlog }, 'control backlog carried out');
     this.loop = this.readLoop();
   }
 
@@ -72,6 +87,10 @@ export class ControlService {
       case 'drain':
         await this.deps.drain('control command');
         return { ok: true, message: 'draining' };
+      case 'undrain':
+        return (await this.deps.undrain('control command'))
+          ? { ok: true, message: 'taking runs again' }
+          : { ok: false, message: 'not undrained: the agent is stopping or the peer was removed' };
     }
   }
 
@@ -91,7 +110,8 @@ export class ControlService {
     }
   }
 
-  private async process(entry: ControlEntry): Promise<void> {
+  /** `settle`: wait until the command is done (start-up), not only until it is answered. */
+  private async process(entry: ControlEntry, settle = false): Promise<void> {
     const { store, logger, peerId } = this.deps;
     let command: ControlCommand;
     try {
@@ -127,7 +147,7 @@ export class ControlService {
       );
     this.inflight.add(finish);
     void finish.finally(() => this.inflight.delete(finish));
-    if (early) await finish;
+    if (early || settle) await finish;
   }
 
   private async stopRun(runId: number, execution: number): Promise<ControlReply> {

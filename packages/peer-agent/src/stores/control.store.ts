@@ -51,6 +51,21 @@ export class ControlStore {
     return toEntries(reply);
   }
 
+  /** New entries that are already there (no wait): what arrived while the agent was away. */
+  async backlog(count = 100): Promise<ControlEntry[]> {
+    const reply = (await this.redis.xreadgroup(
+      'GROUP',
+      CONTROL_GROUP,
+      this.peerId,
+      'COUNT',
+      count,
+      'STREAMS',
+      this.stream,
+      '>',
+    )) as StreamReply;
+    return toEntries(reply);
+  }
+
   /** New entries, waiting up to `blockMs`. */
   async next(blockMs: number, count = 20): Promise<ControlEntry[]> {
     const reply = (await this.blocking.xreadgroup(

@@ -9,10 +9,24 @@ import {
   type RedisKeys,
 } from '@rps/common';
 
-const HEARTBEAT = loadLuaScript(path.join(__dirname, '../../lua'), 'peer-heartbeat');
+const LUA_DIR = path.join(__dirname, '../../lua');
+const SCRIPTS = {
+  rpsAgentPeerRegister: loadLuaScript(LUA_DIR, 'peer-register'),
+  rpsAgentPeerHeartbeat: loadLuaScript(LUA_DIR, 'peer-heartbeat'),
+  rpsAgentPeerState: loadLuaScript(LUA_DIR, 'peer-agent-state'),
+};
 
 interface PeerScripts {
+  rpsAgentPeerRegister(...args: Array<string | number>): Promise<[string, string, string]>;
   rpsAgentPeerHeartbeat(...args: Array<string | number>): Promise<[string, string]>;
+  rpsAgentPeerState(...args: Array<string | number>): Promise<string>;
+}
+
+/** What the registration found and wrote. */
+export interface RegisterResult {
+  previousState: PeerState | '';
+  /** The state written: `draining` when a drain survived the restart; null when the peer is removed (nothing written). */
+  state: 'active' | 'draining' | null;
 }
 
 /** What the heartbeat found before it wrote. */
@@ -20,6 +34,10 @@ export interface HeartbeatResult {
   previousState: PeerState | '';
   previousAddress: string;
 }
+
+/** A state change of the agent's own (drain, undrain, clean stop). */
+export type OwnStateChange =
+  { state: 'draining' | 'active'; drain: boolean } | { state: 'stopped'; stoppedAt: number };
 
 /** The peer's registration in Redis: record hash, `peers` zset and `peerEvents` channel. */
 export class PeerStore {
@@ -29,19 +47,26 @@ export class PeerStore {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {
-    if (!('rpsAgentPeerHeartbeat' in redis)) redis.defineCommand('rpsAgentPeerHeartbeat', HEARTBEAT);
+    for (const [command, script] of Object.entries(SCRIPTS)) {
+      if (!(command in redis)) redis.defineCommand(command, script);
+    }
     this.scripts = redis as unknown as PeerScripts;
   }
 
-  /** Writes the whole record (dropping stale fields), scores the peer and announces it. */
-  async register(record: PeerRecord, event: PeerEvent): Promise<void> {
-    await this.redis
-      .multi()
-      .del(this.keys.peer(record.id))
-      .hset(this.keys.peer(record.id), peerRecordToHash(record))
-      .zadd(this.keys.peers(), record.heartbeatAt, record.id)
-      .publish(this.keys.peerEvents(), JSON.stringify(event))
-      .exec();
+  /** Writes the whole record (dropping stale fields, keeping a drain) and scores the peer, unless it is removed. */
+  async register(record: PeerRecord): Promise<RegisterResult> {
+    const full = Object.entries(peerRecordToHash(record)).flat();
+    const [previous, , state] = await this.scripts.rpsAgentPeerRegister(
+      this.keys.peer(record.id),
+      this.keys.peers(),
+      record.id,
+      record.heartbeatAt,
+      ...full,
+    );
+    return {
+      previousState: previous as PeerState | '',
+      state: state === 'active' || state === 'draining' ? state : null,
+    };
   }
 
   async heartbeat(record: PeerRecord): Promise<HeartbeatResult> {
@@ -58,12 +83,22 @@ export class PeerStore {
     return { previousState: state as PeerState | '', previousAddress: address };
   }
 
-  /** Sets the record's state (draining, removed) and announces it. */
-  async setState(peerId: string, state: PeerState, event: PeerEvent): Promise<void> {
-    const tx = this.redis.multi().hset(this.keys.peer(peerId), 'state', state, 'heartbeatAt', event.at);
-    // A removed peer has no heartbeat score: liveness and the forwarder stop considering it.
-    if (state === 'removed') tx.zrem(this.keys.peers(), peerId);
-    await tx.publish(this.keys.peerEvents(), JSON.stringify(event)).exec();
+  /**
+   * Sets the agent's own state unless the record is gone or removed, and then
+   * announces it. Returns the previous state ('' for no record).
+   */
+  async setOwnState(peerId: string, change: OwnStateChange, event: PeerEvent): Promise<PeerState | ''> {
+    const [drain, field, at] =
+      change.state === 'stopped' ? ['', 'stoppedAt', change.stoppedAt] : [change.drain ? '1' : '0', '', 0];
+    const previous = (await this.scripts.rpsAgentPeerState(
+      this.keys.peer(peerId),
+      change.state,
+      drain,
+      field,
+      at,
+    )) as PeerState | '';
+    if (previous !== '' && previous !== 'removed') await this.publish(event);
+    return previous;
   }
 
   async publish(event: PeerEvent): Promise<void> {

@@ -94,6 +94,8 @@ export async function startTestAgent(
     executor?: AgentConfig['executor'];
     subtypes?: Record<string, { libs: string[] }>;
     options?: Partial<AgentOptions>;
+    /** Reuse a work dir (a restart of the same peer); it is then kept on stop. */
+    workDir?: string;
   },
 ): Promise<TestAgent> {
   const logger = testLogger();
@@ -104,7 +106,7 @@ export async function startTestAgent(
     bull: connect('agent-bull'),
   };
   await Promise.all(Object.values(connections).map((c) => waitForRedis(c)));
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-agent-'));
+  const workDir = setup.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rps-agent-'));
   const config: AgentConfig = {
     id: setup.id ?? 'peer-t',
     address: '127.0.0.1',
@@ -148,7 +150,7 @@ export async function startTestAgent(
       stopped = true;
       await service.stop('test end');
       await Promise.all(Object.values(connections).map((c) => closeRedis(c)));
-      fs.rmSync(workDir, { recursive: true, force: true });
+      if (!setup.workDir) fs.rmSync(workDir, { recursive: true, force: true });
     },
   };
 }

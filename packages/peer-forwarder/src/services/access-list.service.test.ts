@@ -28,6 +28,16 @@ describe('AccessList', () => {
     expect(list.peerIds()).toEqual(['drain']);
   });
 
+  it('when a peer is stopped then its address is refused until its record is active again', () => {
+    const list = new AccessList([]);
+    list.replaceAll([peer('p1', '10.0.0.4', 'stopped')]);
+    expect(list.check('10.0.0.4').allowed).toBe(false);
+    list.apply('p1', peer('p1', '10.0.0.4', 'active'));
+    expect(list.check('10.0.0.4')).toEqual({ allowed: true, via: 'peer', peerId: 'p1' });
+    list.apply('p1', peer('p1', '10.0.0.4', 'stopped'));
+    expect(list.check('10.0.0.4').allowed).toBe(false);
+  });
+
   it('when a peer changes address then the old address is refused and the new one allowed', () => {
     const list = new AccessList([]);
     list.apply('p1', peer('p1', '10.0.0.2'));

@@ -10,13 +10,18 @@ export type AccessDecision =
 /** The peer fields the allow-list needs. */
 export type AllowedPeer = Pick<PeerRecord, 'id' | 'address' | 'state'>;
 
-/** A peer record counts until it is removed: lost peers may still be finishing pushes. */
+/**
+ * Which peer states may forward: a lost peer may still be finishing pushes
+ * (it is only silent to the RPS), a draining one finishes its runs; a
+ * stopped peer's agent is not running (whatever uses its address now is not
+ * the agent) and a removed one is out for good.
+ */
 export function peerMayForward(peer: AllowedPeer): boolean {
-  return peer.state !== 'removed';
+  return peer.state !== 'removed' && peer.state !== 'stopped';
 }
 
 /**
- * Who may use the forwarder: registered, non-removed peers by address, plus
+ * Who may use the forwarder: registered peers that are neither stopped nor removed, by address, plus
  * the configured `forwarder.allow` ranges. Kept in memory and checked on every
  * request (not per connection), so a peer removed while its keep-alive
  * connection stays open is refused on its next request.

@@ -60,7 +60,7 @@ export function createForwarderMetrics(registry: Registry, allowedPeers: () => n
     }),
     allowedPeers: new Gauge({
       name: 'rps_forwarder_allowed_peers',
-      help: 'Registered, non-removed peers currently on the allow-list',
+      help: 'Registered peers currently on the allow-list (neither stopped nor removed)',
       registers,
       collect() {
         this.set(allowedPeers());

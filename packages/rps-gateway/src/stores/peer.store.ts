@@ -10,9 +10,10 @@ export class PeerStore {
   ) {}
 
   /**
-   * Every registered peer that has not left for good, online or not: their
-   * control streams are durable, so an offline peer still gets the command
-   * when it returns. A peer id without a record is skipped (nothing would
+   * Every registered peer that has not left for good, online or not (active,
+   * draining, lost, and `stopped`: an agent shut down for maintenance or an
+   * upgrade): their control streams are durable, so an offline peer still
+   * gets the command when it returns. Only an operator's removal ends that. A peer id without a record is skipped (nothing would
    * ever read its stream); a malformed record is kept, since only `removed`
    * excludes a peer.
    */

@@ -21,13 +21,21 @@ export function lostPeerReason(peerId: string, silentMs: number): string {
 export function gonePeerReason(peer: PeerEntry, now: number): string {
   if (!peer.exists) return `peer ${peer.id} is gone (no registration)`;
   if (peer.state === 'removed') return `peer ${peer.id} was removed`;
+  if (peer.state === 'stopped') return `peer ${peer.id} stopped with the run unfinished`;
   return lostPeerReason(peer.id, now - peer.heartbeatAt);
+}
+
+/** Peers whose agent is not running: their runs are recovered. A stopped peer is silent on purpose, never lost. */
+export function peerIsGone(peer: Pick<PeerEntry, 'exists' | 'state'>): boolean {
+  return !peer.exists || peer.state === 'lost' || peer.state === 'removed' || peer.state === 'stopped';
 }
 
 /**
  * Peer liveness: a peer silent for longer than the heartbeat timeout is
- * marked lost (and announced on the peer events channel), and the runs of
- * every lost, removed or vanished peer are recovered. Recovery runs on every
+ * marked lost (and announced on the peer events channel), unless it stopped
+ * cleanly (state `stopped`), and the runs of every lost, stopped, removed or
+ * vanished peer are recovered (a clean stop leaves none, unless its runs
+ * outlived the agent's shutdown wait). Recovery runs on every
  * tick for every such peer, not just when it is marked, so a scheduler that
  * died half-way through a peer is repaired by the next tick. A lost peer that
  * returns re-registers itself as active; its runs that were already reported
@@ -61,14 +69,14 @@ export class LivenessService {
     for (const peer of await this.deps.peers.list()) {
       summary.peers++;
       let state = peer.state;
-      if (peer.exists && state !== 'lost' && state !== 'removed' && peer.heartbeatAt < cutoff) {
+      if (peer.exists && !peerIsGone(peer) && peer.heartbeatAt < cutoff) {
         if (await this.markLost(peer, cutoff, now)) {
           state = 'lost';
           summary.markedLost++;
         }
       }
       byState.set(state, (byState.get(state) ?? 0) + 1);
-      if (peer.exists && state !== 'lost' && state !== 'removed') continue;
+      if (!peerIsGone({ exists: peer.exists, state })) continue;
       const counts = await this.deps.recovery.recoverPeer(
         peer.id,
         gonePeerReason({ ...peer, state }, now),

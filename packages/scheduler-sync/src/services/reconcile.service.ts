@@ -2,7 +2,7 @@ import type { RunStore } from '@rps/common';
 import type { Logger } from 'pino';
 import type { PeerEntry, PeerStore } from '../stores/peer.store';
 import type { RunIndexStore, RunSummary } from '../stores/run-index.store';
-import { gonePeerReason } from './liveness.service';
+import { gonePeerReason, peerIsGone } from './liveness.service';
 import type { RunJobs } from './ports';
 import type { RunRecovery } from './run-recovery.service';
 import { RUN_GAUGE_STATES, setByState, type SchedulerMetrics } from './scheduler.metrics';
@@ -31,7 +31,7 @@ export const MISSING_REQUEST_ERROR = 'run request body is missing, the run canno
  * left hanging:
  * - queued for longer than the grace but without a deliverable job: the job
  *   is added again, or the run fails when its request body is gone;
- * - dispatched or running on a peer that is lost, removed or unregistered
+ * - dispatched or running on a peer that is lost, stopped, removed or unregistered
  *   (and so out of reach of the liveness tick's per-peer sets): recovered;
  * - lost but its final push never reached the queue (a crash in between):
  *   the push is enqueued again (idempotent by job id);
@@ -101,7 +101,7 @@ export class ReconcileService {
       case 'dispatched':
       case 'running': {
         const peer = peers.get(run.peerId);
-        const gone = !peer || !peer.exists || peer.state === 'lost' || peer.state === 'removed';
+        const gone = !peer || peerIsGone(peer);
         if (!gone) return;
         const why = peer
           ? gonePeerReason(peer, now)

@@ -17,7 +17,7 @@ const PROBE_CONCURRENCY = 8;
 
 /**
  * The sync round (the consumer-scheduler's availability check, adapted):
- * every registered, non-removed peer's agent admin endpoint is asked for
+ * every registered peer's (neither stopped nor removed) agent admin endpoint is asked for
  * `/healthz`; the answer, the version and the round trip time are recorded
  * per peer. A peer whose heartbeat is fresh but whose endpoint does not
  * answer is flagged half-dead: its heartbeat loop lives on while the rest of
@@ -41,7 +41,10 @@ export class SyncService {
 
   async run(now = Date.now()): Promise<SyncSummary> {
     const summary: SyncSummary = { probed: 0, ok: 0, failed: 0, halfDead: 0, unprobed: 0 };
-    const peers = (await this.deps.peers.list()).filter((p) => p.exists && p.state !== 'removed');
+    // A stopped or removed peer's agent is not running: nothing to probe.
+    const peers = (await this.deps.peers.list()).filter(
+      (p) => p.exists && p.state !== 'removed' && p.state !== 'stopped',
+    );
     const targets = peers.filter((p) => p.record?.adminUrl);
     summary.unprobed = peers.length - targets.length;
     let next = 0;
