@@ -140,6 +140,7 @@ describe('run path end to end: IVIS-core -> gateway (mTLS) -> agents -> IVIS-cor
           listen: { host: '127.0.0.1', port: gatewayPort },
           admin: { host: '127.0.0.1', port: await freePort() },
           tls: pki.paths,
+          clients: [pki.clientIdentity],
         },
       }),
     );
