@@ -78,6 +78,7 @@ async function startEnv(): Promise<BenchEnv> {
       `  admin: { host: 127.0.0.1, port: ${adminPort} }`,
       `  tls: { cert: ${pki.paths.cert}, key: ${pki.paths.key}, ca: ${pki.paths.ca} }`,
       '  bodyLimit: 64mb',
+      `  clients: [{ name: ivis-core, fingerprint256: "${pki.clientIdentity.fingerprint256}" }]`,
       '',
     ].join('\n'),
   );

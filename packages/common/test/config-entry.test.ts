@@ -46,10 +46,21 @@ describe('a service start with a bad config file', () => {
 
   it('when the config is valid then the service goes on', () => {
     const result = runEntry(
-      'agent:\n  id: p1\n  address: 10.0.0.2\n  executor: { kind: rjr, url: "http://127.0.0.1:8080" }\n  ivis: { trustedUrlBase: "http://a:1", sandboxUrlBase: "http://a:2", es: { host: a, port: 3 } }\n',
+      'gateway:\n  clients: [{ name: ivis-core, serial: "4096", issuer: "CN=IVIS-core CA" }]\nagent:\n  id: p1\n  address: 10.0.0.2\n  executor: { kind: rjr, url: "http://127.0.0.1:8080" }\n  ivis: { trustedUrlBase: "http://a:1", sandboxUrlBase: "http://a:2", es: { host: a, port: 3 } }\n',
     );
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout.trim()).toBe('started');
+  });
+
+  it('when the gateway names no allowed client and allowAnyClientOfCa is not set then it prints one line and exits 2', () => {
+    const result = runEntry(
+      'agent:\n  id: p1\n  address: 10.0.0.2\n  executor: { kind: rjr, url: "http://127.0.0.1:8080" }\n  ivis: { trustedUrlBase: "http://a:1", sandboxUrlBase: "http://a:2", es: { host: a, port: 3 } }\n',
+    );
+    expect(result.status).toBe(2);
+    expect(result.stdout).not.toContain('started');
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`${result.file}: gateway.clients: must name IVIS-core's client certificate`);
   });
 });

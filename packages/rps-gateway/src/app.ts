@@ -10,6 +10,7 @@ import {
   redisReadiness,
   requestContext,
   RunStore,
+  type ClientIdentity,
   type Logger,
   type RedisKeys,
 } from '@rps/common';
@@ -18,10 +19,12 @@ import { clientCertGuard } from './http/client-cert.middleware';
 import { createGatewayMetrics, metricsMiddleware } from './metrics/gateway.metrics';
 import { runsRoutes } from './routes/runs.routes';
 import { tasksRoutes } from './routes/tasks.routes';
+import { ClientAllowList } from './services/client-allow-list.service';
 import { RunsService } from './services/runs.service';
 import { StopService } from './services/stop.service';
 import { TasksService } from './services/tasks.service';
 import { BlockingPool } from './stores/blocking-pool';
+import { ClientAllowListStore } from './stores/client-allow-list.store';
 import { ControlStore } from './stores/control.store';
 import { PeerStore } from './stores/peer.store';
 import { PushQueueStore } from './stores/push-queue.store';
@@ -37,6 +40,11 @@ export interface GatewayOptions {
   ackPoolIdle?: number;
   pushAttempts?: number;
   pushBackoffMs?: number;
+  /** `gateway.clients`: who may in besides the runtime list in Redis. */
+  clients?: readonly ClientIdentity[];
+  /** `gateway.allowAnyClientOfCa`. */
+  allowAnyClientOfCa?: boolean;
+  clientsRefreshMs?: number;
 }
 
 /** Everything the gateway is built from; main.ts and tests create these. */
@@ -59,7 +67,9 @@ export interface Gateway {
   app: Express;
   /** `/healthz`, `/readyz`, `/metrics`. */
   adminApp: Express;
-  /** Closes the blocking connections (the caller owns `redis` and the queues). */
+  /** Reads the runtime allow-list once and keeps it fresh; call before listening. */
+  start(): Promise<void>;
+  /** Stops the allow-list refresh and closes the blocking connections (the caller owns `redis` and the queues). */
   close(): Promise<void>;
 }
 
@@ -77,6 +87,14 @@ export function createApp(deps: GatewayDeps): Gateway {
     backoffMs: opts.pushBackoffMs,
   });
   const revocations = new RevocationStore(redis, keys);
+  const clientStore = new ClientAllowListStore(redis, keys);
+  const allowList = new ClientAllowList({
+    configured: opts.clients ?? [],
+    allowAnyClientOfCa: opts.allowAnyClientOfCa ?? false,
+    load: () => clientStore.read(),
+    refreshMs: opts.clientsRefreshMs,
+    logger: logger.child({ component: 'clients' }),
+  });
   const metrics = createGatewayMetrics(deps.registry, () => runQueue.depth(), logger);
 
   const runs = new RunsService({
@@ -109,6 +127,7 @@ export function createApp(deps: GatewayDeps): Gateway {
   app.use(
     clientCertGuard({
       isRevoked: (serial) => revocations.isRevoked(serial),
+      identify: (identity) => allowList.identify(identity),
       recheckMs: opts.revocationRecheckMs,
     }),
   );
@@ -123,7 +142,15 @@ export function createApp(deps: GatewayDeps): Gateway {
     checks: { redis: redisReadiness(redis) },
   });
 
-  return { app, adminApp, close: () => blocking.close() };
+  return {
+    app,
+    adminApp,
+    start: () => allowList.start(),
+    close: async () => {
+      allowList.stop();
+      await blocking.close();
+    },
+  };
 }
 
 /** TLS material for the public listener. */

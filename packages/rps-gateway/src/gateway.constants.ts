@@ -14,4 +14,6 @@ export const GATEWAY_DEFAULTS = {
   pushAttempts: 10,
   /** First retry delay of those pushes; BullMQ doubles it each attempt. */
   pushBackoffMs: 1000,
+  /** Time between two reads of the runtime allow-list (`{rps}:gateway:clients`): a change counts within a second. */
+  clientsRefreshMs: 500,
 } as const;

@@ -72,6 +72,8 @@ async function main(): Promise<void> {
       revocationRecheckMs: config.gateway.revocationRecheckMs,
       pushAttempts: config.gateway.pushAttempts,
       pushBackoffMs: config.gateway.pushBackoffMs,
+      clients: config.gateway.clients,
+      allowAnyClientOfCa: config.gateway.allowAnyClientOfCa,
     },
   });
   const server = createHttpsServer(gateway.app, tls);
@@ -87,6 +89,7 @@ async function main(): Promise<void> {
     .add('redis', () => closeRedis(redis));
   installProcessHandlers(shutdown, logger);
 
+  await gateway.start();
   const admin = await listen(adminServer, config.gateway.admin, logger);
   const publicAddress = await listen(server, config.gateway.listen, logger);
   logger.info(
@@ -96,9 +99,16 @@ async function main(): Promise<void> {
       redis: safeRedisUrl(url),
       prefix: config.redis.prefix,
       serverCertificate: tls.certificate.subject,
+      clients: config.gateway.clients.map((c) => c.name),
+      allowAnyClientOfCa: config.gateway.allowAnyClientOfCa,
     },
     'rps-gateway started',
   );
+  if (config.gateway.allowAnyClientOfCa) {
+    logger.warn(
+      'gateway.allowAnyClientOfCa is set: every certificate of gateway.tls.ca gets in, executors too',
+    );
+  }
 }
 
 runMain('rps-gateway', main);

@@ -7,6 +7,7 @@ import {
   closeRedis,
   closeServer,
   controlCommandSchema,
+  createLogger,
   createRedis,
   createRedisKeys,
   listen,
@@ -14,6 +15,7 @@ import {
   waitForRedis,
   type ControlAck,
   type ControlCommand,
+  type Logger,
   type RedisKeys,
 } from '@rps/common';
 import { testLogger, uniquePrefix, type TestPki } from '@rps/common/testing';
@@ -36,9 +38,9 @@ export interface TestGateway {
 export async function startGateway(
   redisUrl: string,
   pki: TestPki,
-  options: Partial<GatewayOptions> & { prefix?: string } = {},
+  options: Partial<GatewayOptions> & { prefix?: string; logger?: Logger } = {},
 ): Promise<TestGateway> {
-  const logger = testLogger();
+  const logger = options.logger ?? testLogger();
   const keys = createRedisKeys(options.prefix ?? uniquePrefix('gw'));
   const requestRedis = createRedis({ url: redisUrl, role: 'request', name: 'gw-test', logger });
   const redis = createRedis({ url: redisUrl, role: 'worker', name: 'gw-test-inspect', logger });
@@ -53,8 +55,9 @@ export async function startGateway(
     runsQueue,
     pushesQueue,
     registry: new Registry(),
-    options: { bodyLimit: 64 * 1024 ** 2, stopAckTimeoutMs: 1000, ...options },
+    options: { bodyLimit: 64 * 1024 ** 2, stopAckTimeoutMs: 1000, clients: [pki.clientIdentity], ...options },
   });
+  await gateway.start();
   const server = createHttpsServer(gateway.app, {
     cert: pki.server.cert,
     key: pki.server.key,
@@ -80,6 +83,17 @@ export async function startGateway(
       await closeRedis(redis);
     },
   };
+}
+
+/** A logger as main.ts makes it (same redaction), keeping every line parsed. */
+export function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger({
+    name: 'rps-gateway',
+    level: 'debug',
+    destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  });
+  return { logger, lines };
 }
 
 /** A response, body kept as bytes. */

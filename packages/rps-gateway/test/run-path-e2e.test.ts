@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createTestPki, freePort, startRedisServer, uniquePrefix, waitFor } from '@rps/common/testing';
 import type { TestPki, TestRedisServer } from '@rps/common/testing';
+import { startProcess, taskArchive } from './e2e-processes';
 
 // The whole run path as IVIS-core sees it: the gateway and two agents run as
 // real processes from dist/, IVIS-core's calls arrive over mTLS, and a test
@@ -38,25 +39,6 @@ async function startFakeIvis() {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-function startProcess(main: string, configFile: string, logs: string[]): ChildProcess {
-  const child = spawn(process.execPath, [main], {
-    env: { ...process.env, RPS_CONFIG: configFile, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  return child;
-}
-
-/** A task archive (the tar IVIS-core builds) holding one job.py. */
-function taskArchive(jobPy: string): number[] {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-e2e-task-'));
-  fs.writeFileSync(path.join(dir, 'job.py'), jobPy);
-  const tar = execFileSync('tar', ['-cf', '-', '-C', dir, '.']);
-  fs.rmSync(dir, { recursive: true, force: true });
-  return [...tar];
 }
 
 const SUCCEEDS = [
@@ -140,6 +122,7 @@ describe('run path end to end: IVIS-core -> gateway (mTLS) -> agents -> IVIS-cor
           listen: { host: '127.0.0.1', port: gatewayPort },
           admin: { host: '127.0.0.1', port: await freePort() },
           tls: pki.paths,
+          clients: [pki.clientIdentity],
         },
       }),
     );

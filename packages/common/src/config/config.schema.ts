@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { clientIdentitySchema } from '../contracts/client-identity.contract';
 import { parseByteSize } from './size';
 
 /**
@@ -68,6 +69,20 @@ export function createConfigSchema(baseDir: string) {
       /** Delivery attempts of pushes the gateway originates (a stopped queued run), with exponential backoff. */
       pushAttempts: z.number().int().min(1).default(10),
       pushBackoffMs: z.number().int().min(10).default(1000),
+      /** The client certificates let in (IVIS-core's): a certificate of the CA not listed gets 403. */
+      clients: z.array(clientIdentitySchema).default([]),
+      /** Admit every certificate of `tls.ca` (every executor's too); must be chosen explicitly. */
+      allowAnyClientOfCa: z.boolean().default(false),
+    })
+    .superRefine((gateway, ctx) => {
+      if (gateway.clients.length === 0 && !gateway.allowAnyClientOfCa) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clients'],
+          message:
+            "must name IVIS-core's client certificate ({ name, fingerprint256 } or { name, serial, issuer }; docs/gateway.md), or set gateway.allowAnyClientOfCa: true to admit every certificate of gateway.tls.ca",
+        });
+      }
     })
     .prefault({});
 

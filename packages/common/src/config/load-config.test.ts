@@ -54,7 +54,7 @@ describe('loadConfig', () => {
   });
 
   it('when paths are relative then they resolve against the file folder, not cwd', () => {
-    const file = writeConfig('gateway:\n  tls: { cert: certs/a.pem, key: /abs/a.key }\n');
+    const file = writeConfig('gateway:\n  tls: { cert: certs/a.pem, key: /abs/a.key }\n  allowAnyClientOfCa: true\n');
     const config = loadConfig({ sections: ['gateway'], env: { RPS_CONFIG: file }, cwd: '/somewhere/else' });
     expect(config.gateway.tls.cert).toBe(path.join(dir, 'certs/a.pem'));
     expect(config.gateway.tls.key).toBe('/abs/a.key');
@@ -62,7 +62,7 @@ describe('loadConfig', () => {
   });
 
   it('when bodyLimit is written as 20mb then it is parsed to bytes', () => {
-    const file = writeConfig('gateway: { bodyLimit: 20mb }\n');
+    const file = writeConfig('gateway: { bodyLimit: 20mb, allowAnyClientOfCa: true }\n');
     const config = loadConfig({ sections: ['gateway'], env: { RPS_CONFIG: file }, cwd: '/' });
     expect(config.gateway.bodyLimit).toBe(20 * 1024 * 1024);
   });
@@ -114,9 +114,48 @@ describe('loadConfig', () => {
   });
 
   it('when loaded then the config is deeply frozen', () => {
-    const file = writeConfig('');
+    const file = writeConfig('gateway: { allowAnyClientOfCa: true }\n');
     const config = loadConfig({ sections: ['gateway'], env: { RPS_CONFIG: file }, cwd: '/' });
     expect(Object.isFrozen(config.gateway.listen)).toBe(true);
+  });
+});
+
+describe('gateway.clients', () => {
+  const FP = '0D:28:B3:A7:1A:E8:54:DC:3D:88:D9:AA:CC:06:B9:00:E7:9E:CD:D4:5E:88:B7:BE:42:6B:35:CC:40:D3:C0:D8';
+  const load = (text: string) => loadConfig({ sections: ['gateway'], env: { RPS_CONFIG: writeConfig(text) }, cwd: '/' });
+
+  it('when no client is listed and allowAnyClientOfCa is not set then that is the one problem', () => {
+    expect(problemsOf(() => load('gateway: { bodyLimit: 1mb }\n'))).toEqual([
+      expect.stringMatching(/^gateway\.clients: must name IVIS-core's client certificate .*allowAnyClientOfCa: true/),
+    ]);
+    expect(problemsOf(() => load('gateway: { clients: [], allowAnyClientOfCa: false }\n'))).toHaveLength(1);
+  });
+
+  it('when allowAnyClientOfCa is true then an empty list is accepted', () => {
+    expect(load('gateway: { allowAnyClientOfCa: true }\n').gateway).toMatchObject({ clients: [], allowAnyClientOfCa: true });
+  });
+
+  it('when clients are listed by fingerprint and by serial and issuer then both are normalised', () => {
+    const config = load(
+      [
+        'gateway:',
+        '  clients:',
+        `    - { name: ivis-core, fingerprint256: "${FP.toLowerCase()}" }`,
+        '    - { name: ivis-core-2, serial: "0x1000", issuer: "O = IVIS-core, OU = IVIS-core CA, CN = IVIS-core CA" }',
+        '',
+      ].join('\n'),
+    );
+    expect(config.gateway.allowAnyClientOfCa).toBe(false);
+    expect(config.gateway.clients).toEqual([
+      { name: 'ivis-core', fingerprint256: FP },
+      { name: 'ivis-core-2', serial: '4096', issuer: 'CN=IVIS-core CA\nO=IVIS-core\nOU=IVIS-core CA' },
+    ]);
+  });
+
+  it('when an entry is malformed then its path and problem are listed', () => {
+    expect(problemsOf(() => load('gateway:\n  clients: [{ name: x, fingerprint256: "AB:CD" }]\n'))).toEqual([
+      expect.stringMatching(/^gateway\.clients\.0\.fingerprint256: must be a SHA-256 fingerprint/),
+    ]);
   });
 });
 

@@ -1,3 +1,4 @@
 export * from './peer.contract';
 export * from './run.contract';
 export * from './stop.contract';
+export * from './client-identity.contract';

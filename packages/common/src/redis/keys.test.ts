@@ -25,6 +25,7 @@ const PLACEHOLDER_ARGS: Record<Builder, string[]> = {
   publicIpEvents: [],
   publicIpNotified: [],
   revokedSerials: [],
+  gatewayClients: [],
 };
 
 function allShapes(keys: RedisKeys): string[] {
@@ -56,6 +57,7 @@ describe('createRedisKeys', () => {
     expect(keys.publicIpEvents()).toBe('{rps}:events:ip');
     expect(keys.publicIpNotified()).toBe('{rps}:ip:notified');
     expect(keys.revokedSerials()).toBe('{rps}:certs:revoked');
+    expect(keys.gatewayClients()).toBe('{rps}:gateway:clients');
     expect(keys.bullPrefix).toBe('{rps}:bull');
     expect(QUEUES).toEqual({ runs: 'runs', scheduler: 'scheduler', pushes: 'pushes' });
   });

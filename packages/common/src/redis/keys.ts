@@ -54,6 +54,8 @@ export interface RedisKeys {
   publicIpNotified(): string;
   /** set of decimal serials; no TTL; writer: remote-manager; reader: rps-gateway. Revoked client certificates. */
   revokedSerials(): string;
+  /** hash client name -> JSON `{fingerprint256}` or `{serial, issuer}` (clientMatchSchema); no TTL; writers: remote-manager, operators (redis-cli); reader: rps-gateway (polled). Allowed clients besides `gateway.clients`. */
+  gatewayClients(): string;
 }
 
 /** BullMQ queue names (under {@link RedisKeys.bullPrefix}). */
@@ -91,5 +93,6 @@ export function createRedisKeys(prefix: string): RedisKeys {
     publicIpEvents: () => k('events', 'ip'),
     publicIpNotified: () => k('ip', 'notified'),
     revokedSerials: () => k('certs', 'revoked'),
+    gatewayClients: () => k('gateway', 'clients'),
   });
 }

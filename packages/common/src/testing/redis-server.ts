@@ -7,7 +7,7 @@ import path from 'node:path';
 /** A throwaway `redis-server` owned by one test file. */
 export interface TestRedisServer {
   readonly port: number;
-  /** `redis://127.0.0.1:<port>/0` */
+  /** `redis://127.0.0.1:<port>/0` (with `:<password>@` when started with one) */
   readonly url: string;
   /** Its data folder (AOF files live here when `appendonly` is on). */
   readonly dir: string;
@@ -23,6 +23,8 @@ export interface TestRedisServer {
 export interface StartRedisOptions {
   /** Turn on the append-only file (for restart-durability tests). */
   appendonly?: boolean;
+  /** `requirepass`: clients must AUTH; `url` carries it (`redis://:<password>@...`). */
+  password?: string;
 }
 
 /** Finds a free TCP port on 127.0.0.1 by binding port 0. */
@@ -39,26 +41,35 @@ export async function freePort(): Promise<number> {
 
 const REDIS_BINARY = process.env.REDIS_SERVER_BIN ?? 'redis-server';
 
-async function pingUntilUp(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+async function pingUntilUp(
+  port: number,
+  child: ChildProcess,
+  stderr: () => string,
+  password: string | undefined,
+): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
       throw new Error(`redis-server exited with ${child.exitCode} before answering: ${stderr()}`);
     }
-    if (await ping(port)) return;
+    if (await ping(port, password)) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`redis-server on port ${port} did not answer within 10 s: ${stderr()}`);
 }
 
-function ping(port: number): Promise<boolean> {
+function ping(port: number, password: string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     socket.setTimeout(500);
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
+    const auth = password === undefined ? '' : `AUTH ${JSON.stringify(password)}\r\n`;
+    socket.once('connect', () => socket.write(`${auth}PING\r\n`));
+    let answer = '';
+    socket.on('data', (data) => {
+      answer += data.toString();
+      if (!answer.includes('+PONG') && !answer.includes('-')) return;
       socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
+      resolve(answer.includes('+PONG'));
     });
     socket.once('error', () => resolve(false));
     socket.once('timeout', () => {
@@ -100,6 +111,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       'no',
       '--protected-mode',
       'no',
+      ...(options.password === undefined ? [] : ['--requirepass', options.password]),
     ];
     const proc = spawn(REDIS_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-2000)));
@@ -112,7 +124,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       ),
     );
     child = proc;
-    await Promise.race([pingUntilUp(port, proc, () => output), spawnError]);
+    await Promise.race([pingUntilUp(port, proc, () => output, options.password), spawnError]);
   };
 
   const terminate = async (signal: NodeJS.Signals) => {
@@ -127,7 +139,10 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
   await launch();
   return {
     port,
-    url: `redis://127.0.0.1:${port}/0`,
+    url:
+      options.password === undefined
+        ? `redis://127.0.0.1:${port}/0`
+        : `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}/0`,
     dir,
     kill: () => terminate('SIGKILL'),
     restart: async () => {

@@ -1,7 +1,9 @@
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createCa, issueCertificate, type KeyPairPem } from '../tls/pki';
+import type { ClientIdentity } from '../contracts/client-identity.contract';
+import { createCa, issueCertificate, type CertificateSpec, type KeyPairPem } from '../tls/pki';
 
 /** Certificates for TLS tests, written to a temporary folder (paths) and kept in memory (PEM). */
 export interface TestPki {
@@ -12,6 +14,8 @@ export interface TestPki {
   server: KeyPairPem;
   /** A client certificate signed by `ca` (IVIS-core's own certificate). */
   client: KeyPairPem;
+  /** `client` as a `gateway.clients` entry (by fingerprint), named `ivis-core`. */
+  clientIdentity: ClientIdentity & { fingerprint256: string };
   /** A client certificate from an unrelated CA. */
   foreignClient: KeyPairPem;
   /** A client certificate signed by `ca` whose validity ended yesterday. */
@@ -20,8 +24,8 @@ export interface TestPki {
   write(name: string, pem: string): string;
   /** Paths of `ca.cert`, `svr.pem` (certificate), `svr.key`, as the config names them. */
   paths: { ca: string; cert: string; key: string };
-  /** Issues another certificate from `ca`. */
-  issue(commonName: string, days?: number): KeyPairPem;
+  /** Issues another certificate from `ca` (`extra` for validity, EKU, serial). */
+  issue(commonName: string, days?: number, extra?: Partial<CertificateSpec>): KeyPairPem;
   cleanup(): void;
 }
 
@@ -33,8 +37,8 @@ export function createTestPki(options: { v1Ca?: boolean } = {}): TestPki {
     subject: { O: 'IVIS-core', OU: 'IVIS-core CA' },
     v1: options.v1Ca ?? true,
   });
-  const issue = (commonName: string, days = 30) =>
-    issueCertificate(ca, { commonName, ips: ['127.0.0.1', '::1'], dnsNames: ['localhost'], days });
+  const issue = (commonName: string, days = 30, extra: Partial<CertificateSpec> = {}) =>
+    issueCertificate(ca, { commonName, ips: ['127.0.0.1', '::1'], dnsNames: ['localhost'], days, ...extra });
   const foreignCa = createCa({ commonName: 'Someone Else CA' });
   const write = (name: string, pem: string) => {
     const file = path.join(dir, name);
@@ -42,11 +46,13 @@ export function createTestPki(options: { v1Ca?: boolean } = {}): TestPki {
     return file;
   };
   const server = issue('IVIS-Executor');
+  const client = issue('ivis-core');
   const pki: TestPki = {
     dir,
     ca,
     server,
-    client: issue('ivis-core'),
+    client,
+    clientIdentity: { name: 'ivis-core', fingerprint256: fingerprint256(client) },
     foreignClient: issueCertificate(foreignCa, { commonName: 'ivis-core' }),
     expiredClient: issueCertificate(ca, {
       commonName: 'ivis-core',
@@ -63,4 +69,9 @@ export function createTestPki(options: { v1Ca?: boolean } = {}): TestPki {
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
   return pki;
+}
+
+/** The SHA-256 fingerprint of a certificate, as `gateway.clients` takes it (`AB:CD:...`). */
+export function fingerprint256(pair: KeyPairPem | string): string {
+  return new X509Certificate(typeof pair === 'string' ? pair : pair.cert).fingerprint256;
 }

@@ -24,6 +24,12 @@ export interface CertificateSpec {
   serialHex?: string;
   /** RSA modulus length; default 2048. */
   bits?: number;
+  /**
+   * Extended key usage of a leaf; default both, as IVIS-core's certificates
+   * (ivis-protocol.md 4.2, 4.3). Tests use `{ serverAuth: true }` alone for a
+   * certificate that must not pass as a client.
+   */
+  extKeyUsage?: { serverAuth?: boolean; clientAuth?: boolean };
 }
 
 /** Options for a CA certificate. */
@@ -101,8 +107,9 @@ export function createCa(spec: CaSpec): KeyPairPem {
 }
 
 /**
- * Issues a leaf certificate signed by a CA, usable as TLS server and client
- * certificate (like IVIS executor certificates: serverAuth + clientAuth).
+ * Issues a leaf certificate signed by a CA, by default usable as TLS server
+ * and client certificate (like IVIS executor certificates: serverAuth +
+ * clientAuth; `spec.extKeyUsage` narrows it).
  */
 export function issueCertificate(ca: KeyPairPem, spec: CertificateSpec): KeyPairPem {
   const caCert = forge.pki.certificateFromPem(ca.cert);
@@ -117,7 +124,7 @@ export function issueCertificate(ca: KeyPairPem, spec: CertificateSpec): KeyPair
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
+    { name: 'extKeyUsage', ...(spec.extKeyUsage ?? { serverAuth: true, clientAuth: true }) },
     ...(altNames.length > 0 ? [{ name: 'subjectAltName', altNames }] : []),
   ]);
   cert.sign(caKey, forge.md.sha256.create());

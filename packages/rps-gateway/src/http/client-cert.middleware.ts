@@ -1,6 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { AppError, decimalSerial } from '@rps/common';
+import { appError, certificateIdentity, ERRORS, type CertificateIdentity } from '@rps/common';
+import type { ClientVerdict } from '../services/client-allow-list.service';
 
 /** What the guard reads from the connection; a TLSSocket has it. */
 interface PeerCertificateSource {
@@ -10,56 +11,90 @@ interface PeerCertificateSource {
 /** What the guard needs. */
 export interface ClientCertGuardOptions {
   isRevoked: (decimalSerial: string) => Promise<boolean>;
-  /** How long one connection's verdict holds before it is checked again. */
+  /** Who may in (`gateway.clients` plus the runtime list); asked on every request. */
+  identify: (identity: CertificateIdentity) => ClientVerdict;
+  /** How long one connection's "not revoked" verdict holds before it is checked again. */
   recheckMs: number;
   now?: () => number;
 }
 
-interface Verdict {
-  serial: string;
+interface ConnectionState {
+  identity: CertificateIdentity;
   revoked: boolean;
   checkedAt: number;
+  /** A refusal was logged for this connection (one warn line per connection, not per request). */
+  warned: boolean;
+}
+
+declare module 'express-serve-static-core' {
+  interface Locals {
+    /** Set by {@link clientCertGuard}: the allowed client's name (null: admitted by allowAnyClientOfCa). */
+    client?: string | null;
+  }
 }
 
 /**
- * The revocation half of mTLS (the handshake already checked the chain and
- * validity): a client certificate whose serial is on the revoked list gets
- * 401. Checked once per connection, not per request, because keep-alive
- * clients send many requests on one; rechecked after `recheckMs` so a
- * revocation also reaches a connection that never closes. Fails closed: if
- * the list cannot be read the request gets 503, never a free pass.
+ * What the handshake cannot decide (it already checked the chain, validity
+ * and the clientAuth purpose): a certificate whose serial is revoked gets 401,
+ * one that is not an allowed client (an executor's certificate of the same CA)
+ * 403 and a warn line naming it. The revocation verdict is kept per
+ * connection (keep-alive clients send many requests on one) and rechecked
+ * after `recheckMs`; it fails closed with 503 if the list cannot be read. The
+ * allow-list is asked on every request, so a removal reaches open
+ * connections too. The client's name goes into the request's log lines.
  */
 export function clientCertGuard({
   isRevoked,
+  identify,
   recheckMs,
   now = Date.now,
 }: ClientCertGuardOptions): RequestHandler {
-  const verdicts = new WeakMap<object, Verdict>();
-  return async (req, _res, next) => {
+  const connections = new WeakMap<object, ConnectionState>();
+  return async (req, res, next) => {
     const socket = req.socket as PeerCertificateSource;
-    let verdict = verdicts.get(socket);
-    if (verdict === undefined || now() - verdict.checkedAt >= recheckMs) {
+    let state = connections.get(socket);
+    if (state === undefined || now() - state.checkedAt >= recheckMs) {
       const certificate = socket.getPeerX509Certificate?.();
-      if (!certificate) {
-        throw new AppError('client_certificate_required', 401, 'a client certificate is required');
-      }
-      const serial = decimalSerial(certificate);
+      if (!certificate) throw appError(ERRORS.clientCertificateRequired);
+      const identity = state?.identity ?? certificateIdentity(certificate);
       let revoked: boolean;
       try {
-        revoked = await isRevoked(serial);
+        revoked = await isRevoked(identity.serial);
       } catch {
-        throw new AppError(
-          'revocation_check_unavailable',
-          503,
-          'the client certificate cannot be checked against the revocation list now',
+        throw appError(ERRORS.revocationCheckUnavailable);
+      }
+      state = { identity, revoked, checkedAt: now(), warned: state?.warned ?? false };
+      connections.set(socket, state);
+    }
+    const { identity } = state;
+    if (state.revoked) {
+      throw appError(ERRORS.certificateRevoked, `client certificate ${identity.serial} is revoked`);
+    }
+    const verdict = identify(identity);
+    if (!verdict.allowed) {
+      if (!state.warned) {
+        state.warned = true;
+        req.log.warn(
+          {
+            client: {
+              subject: identity.subject,
+              serial: identity.serial,
+              fingerprint256: identity.fingerprint256,
+              issuer: identity.issuer.replace(/\n/g, ', '),
+            },
+          },
+          'client certificate not allowed',
         );
       }
-      verdict = { serial, revoked, checkedAt: now() };
-      verdicts.set(socket, verdict);
+      throw appError(
+        ERRORS.clientNotAllowed,
+        `client certificate ${identity.fingerprint256} (${identity.subject}) is not an allowed client`,
+      );
     }
-    if (verdict.revoked) {
-      throw new AppError('certificate_revoked', 401, `client certificate ${verdict.serial} is revoked`);
-    }
+    res.locals.client = verdict.name;
+    req.log = req.log.child(
+      verdict.name === null ? { client: null, clientSubject: identity.subject } : { client: verdict.name },
+    );
     next();
   };
 }
