@@ -147,6 +147,7 @@ describe('task deleted while its peer is stopped (SIGTERM)', () => {
           listen: { host: '127.0.0.1', port: gatewayPort },
           admin: { host: '127.0.0.1', port: await freePort() },
           tls: pki.paths,
+          clients: [pki.clientIdentity],
         },
       }),
     );
