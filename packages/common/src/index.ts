@@ -9,3 +9,4 @@ export * from './wire/ivis.schemas';
 export * from './contracts';
 export * from './runs/run.store';
 export * from './runs/run-status';
+export * from './pushes';
