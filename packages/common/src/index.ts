@@ -10,3 +10,4 @@ export * from './contracts';
 export * from './runs/run.store';
 export * from './peers/peer-admin.store';
 export * from './runs/run-status';
+export * from './pushes';

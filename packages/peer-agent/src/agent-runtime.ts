@@ -1,4 +1,5 @@
 import type { Queue, Worker } from 'bullmq';
+import type { OutboxDrainer } from '@rps/common';
 import type { Logger } from 'pino';
 import type { AgentOptions } from './agent.options';
 import type { ActiveRuns } from './services/active-runs';
@@ -12,15 +13,18 @@ export type WorkerControl = Pick<Worker, 'run' | 'pause' | 'resume' | 'isPaused'
 
 /** The built parts the runtime starts and stops, in order. */
 export interface AgentParts {
+  peerId: string;
   registration: Registration;
   orphans: OrphanRuns;
   control: ControlService;
   runWorker: WorkerControl;
   pushWorker: WorkerControl;
   queue: Queue;
+  pushQueue: Queue;
+  drainer: Pick<OutboxDrainer, 'start' | 'stop' | 'drainOwnedBy'>;
   pushClient: IvisPushClient;
   active: ActiveRuns;
-  options: Pick<AgentOptions, 'shutdownRunsTimeoutMs'>;
+  options: Pick<AgentOptions, 'shutdownRunsTimeoutMs' | 'outboxDrainMs'>;
   logger: Logger;
 }
 
@@ -44,7 +48,7 @@ export class AgentRuntime {
   }
 
   async start(): Promise<void> {
-    const { registration, orphans, control, pushWorker, logger } = this.parts;
+    const { registration, orphans, control, pushWorker, drainer, logger } = this.parts;
     const registered = await registration.register();
     if (registered === 'removed') {
       // Nothing to do for a peer out of the pool; the admin listener still answers.
@@ -60,8 +64,13 @@ export class AgentRuntime {
     // commands that reached the stream while the agent was away (a task
     // deleted meanwhile, a drain) are carried out.
     await orphans.recover();
+    // Final pushes an earlier life recorded but did not queue (killed in between): queued now.
+    const left = await drainer.drainOwnedBy(this.parts.peerId);
+    if (left > 0) logger.warn({ queued: left }, 'final pushes of an earlier agent life queued');
     await control.start();
     this.started = true;
+    // Final pushes left in the outbox by any process that died (this agent's earlier life too).
+    drainer.start(this.parts.options.outboxDrainMs);
     this.runWorker(pushWorker);
     if (this.accepting) this.startRunWorker();
     registration.startHeartbeat();
@@ -102,6 +111,7 @@ export class AgentRuntime {
 
   async stop(reason: string): Promise<void> {
     const { active, runWorker, pushClient, pushWorker, control, registration, queue, logger } = this.parts;
+    const { drainer, pushQueue } = this.parts;
     this.stopping = true;
     logger.info({ reason, active: active.size }, 'agent stopping');
     await this.pauseIntake();
@@ -109,11 +119,12 @@ export class AgentRuntime {
     const idle = await this.runsEnded();
     if (!idle) logger.warn({ active: active.size }, 'runs did not end in time');
     await runWorker.close(!idle);
+    await drainer.stop();
     pushClient.close();
     await pushWorker.close();
     await control.stop();
     await registration.markStopped();
-    await queue.close();
+    await Promise.all([queue.close(), pushQueue.close()]);
     logger.info('agent stopped');
   }
 

@@ -1,3 +1,5 @@
+import { DEFAULT_PUSH_RETRY, type PushRetry } from '@rps/common';
+
 /**
  * Tuning knobs of the agent, passed down through {@link createService}. The
  * ones operators need are config keys (`agent.heartbeatIntervalMs`,
@@ -22,6 +24,12 @@ export interface AgentOptions {
   httpTimeoutMs: number;
   /** Concurrency of the `pushes` queue worker. */
   pushConcurrency: number;
+  /** How long a run's final pushes wait for its in-run pushes still in flight (then those are dropped). */
+  finalPushWaitMs: number;
+  /** How often the agent moves due entries of the push outbox (any process's) onto the `pushes` queue. */
+  outboxDrainMs: number;
+  /** Retry policy of the final push jobs this agent queues. */
+  finalPushRetry: PushRetry;
   /** Output is written to Redis and emitted to IVIS-core at most this often. */
   outputFlushMs: number;
   /** Stored output cap in UTF-8 bytes (IVIS `maxRunOutputBytes`). */
@@ -59,6 +67,9 @@ export const DEFAULT_AGENT_OPTIONS: Readonly<AgentOptions> = Object.freeze({
   pushMaxBackoffMs: 5000,
   httpTimeoutMs: 10_000,
   pushConcurrency: 4,
+  finalPushWaitMs: 10_000,
+  outboxDrainMs: 5000,
+  finalPushRetry: DEFAULT_PUSH_RETRY,
   outputFlushMs: 1000,
   maxOutputBytes: 1_000_000,
   stderrTailBytes: 64 * 1024,

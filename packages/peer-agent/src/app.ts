@@ -5,8 +5,12 @@ import type { Registry } from 'prom-client';
 import {
   createAdminApp,
   createMetricsRegistry,
+  createPushGivenUpCounter,
   createRedisKeys,
+  OutboxDrainer,
+  PushOutbox,
   redisReadiness,
+  watchGivenUpPushes,
   type SectionConfig,
 } from '@rps/common';
 import { AgentRuntime } from './agent-runtime';
@@ -15,10 +19,17 @@ import { createExecutor } from './executors/executor.factory';
 import type { Executor } from './executors/executor';
 import { createPushProcessor } from './jobs/push.processor';
 import { createRunProcessor } from './jobs/run.processor';
-import { createPushWorker, createRunJobRequeuer, createRunQueue, createRunWorker } from './jobs/workers';
+import {
+  createPushQueue,
+  createPushWorker,
+  createRunJobRequeuer,
+  createRunQueue,
+  createRunWorker,
+} from './jobs/workers';
 import { ActiveRuns } from './services/active-runs';
 import { AgentMetrics } from './services/agent.metrics';
 import { ControlService } from './services/control.service';
+import { FinalPushes, type AgentFaults } from './services/final-pushes.service';
 import { IvisPushClient } from './services/ivis-push.client';
 import { OrphanRuns } from './services/orphan-runs.service';
 import { Registration } from './services/registration.service';
@@ -50,6 +61,8 @@ export interface AgentServiceDeps {
   adminUrl: string;
   options?: Partial<AgentOptions>;
   registry?: Registry;
+  /** Test fault points (main.ts: from `RPS_TEST_FAULT`). */
+  faults?: AgentFaults;
 }
 
 /** The agent, built but not started. */
@@ -98,10 +111,26 @@ export function createService(deps: AgentServiceDeps): AgentService {
   const reporters = new ReporterFactory(pushClient, options, logger);
   const bullDeps = { connection: connections.bull, keys, peerId, logger };
   const queue = createRunQueue(bullDeps);
+  const pushQueue = createPushQueue(bullDeps);
+  const drainer = new OutboxDrainer({
+    outbox: new PushOutbox(connections.commands, keys),
+    queue: pushQueue,
+    retry: options.finalPushRetry,
+    logger: logger.child({ component: 'outbox' }),
+  });
+  const finals = new FinalPushes({
+    ledger,
+    drainer,
+    waitMs: options.finalPushWaitMs,
+    logger,
+    faults: deps.faults,
+  });
+  const givenUp = createPushGivenUpCounter(registry);
   const orphans = new OrphanRuns({
     ledger,
     executor,
     reporters,
+    finals,
     requeueJob: createRunJobRequeuer(queue),
     metrics,
     peerId,
@@ -113,6 +142,7 @@ export function createService(deps: AgentServiceDeps): AgentService {
     active,
     reporters,
     orphans,
+    finals,
     metrics,
     options,
     peerId,
@@ -126,11 +156,14 @@ export function createService(deps: AgentServiceDeps): AgentService {
     options,
     bullDeps,
   );
+  const onGivenUp = (kind: string) => givenUp.inc({ kind });
   const pushWorker = createPushWorker(
-    createPushProcessor(pushClient, logger),
+    createPushProcessor(pushClient, logger, onGivenUp),
     options.pushConcurrency,
+    options,
     bullDeps,
   );
+  watchGivenUpPushes(pushWorker, { logger: logger.child({ component: 'push-worker' }), onGivenUp });
   const registration = new Registration({
     store: new PeerStore(connections.commands, keys),
     identity: {
@@ -160,12 +193,15 @@ export function createService(deps: AgentServiceDeps): AgentService {
     logger: logger.child({ component: 'control' }),
   });
   const runtime = new AgentRuntime({
+    peerId,
     registration,
     orphans,
     control,
     runWorker,
     pushWorker,
     queue,
+    pushQueue,
+    drainer,
     pushClient,
     active,
     options,

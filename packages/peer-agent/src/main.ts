@@ -25,6 +25,16 @@ function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: string }).version ?? '';
 }
 
+/**
+ * `RPS_TEST_FAULT=kill-after-final-record`: the agent SIGKILLs itself right
+ * after recording a run's final state, before its pushes are queued; the
+ * integration tests use it to prove those pushes survive. Never set it in production.
+ */
+function testFaults(value: string | undefined) {
+  if (value !== 'kill-after-final-record') return undefined;
+  return { afterFinalRecord: () => process.kill(process.pid, 'SIGKILL') };
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit(['agent']);
   const logger = createLogger({ name: 'peer-agent', level: config.log.level });
@@ -44,10 +54,12 @@ async function main(): Promise<void> {
     logger,
     version: packageVersion(),
     adminUrl: `http://${admin.host}:${admin.port}`,
+    faults: testFaults(process.env.RPS_TEST_FAULT),
     options: {
       heartbeatIntervalMs: config.agent.heartbeatIntervalMs,
       maxOutputBytes: config.agent.maxOutputBytes,
       stopGraceMs: config.agent.stopGraceMs,
+      finalPushWaitMs: config.agent.finalPushWaitMs,
       ...(config.agent.executor.kind === 'builtin'
         ? {
             buildTimeoutMs: config.agent.executor.buildTimeoutMs,

@@ -23,6 +23,8 @@ const SERVICE = 'peer-forwarder';
 const LOG_BUFFER_BYTES = 4096;
 const ACCESS_LOG_BUFFER_CHARS = 8192;
 const LOG_FLUSH_MS = 1000;
+/** `forwarder.allowLoopback`: only processes on the RPS host itself can send from these. */
+const LOOPBACK_CIDRS = ['127.0.0.0/8', '::1/128'];
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit(['forwarder']);
@@ -59,7 +61,8 @@ async function main(): Promise<void> {
   const registry = createMetricsRegistry(SERVICE);
   const service = createService({
     routes,
-    allow: forwarder.allow,
+    // The RPS host's own services (scheduler-sync's pushes) come from loopback.
+    allow: forwarder.allowLoopback ? [...forwarder.allow, ...LOOPBACK_CIDRS] : forwarder.allow,
     tls,
     tuning: { ...config.forwarder.upstream, useSystemRoots: config.forwarder.tls.useSystemRoots },
     peerRefreshMs: config.forwarder.peerRefreshMs,

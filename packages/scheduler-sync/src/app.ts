@@ -1,4 +1,7 @@
 import {
+  DEFAULT_PUSH_RETRY,
+  OutboxDrainer,
+  PushOutbox,
   PeerAdmin,
   QUEUES,
   RunStore,
@@ -35,8 +38,12 @@ import { RunIndexStore } from './stores/run-index.store';
 
 /** Tunables that are not (yet) config keys; defaults suit production. */
 export interface SchedulerTuning {
-  /** Retry policy of the pushes the scheduler enqueues. */
+  /** Retry policy of the pushes the scheduler enqueues (its own, and the outbox entries it drains). */
   pushRetry: PushRetryOptions;
+  /** How often the push outbox is drained onto the `pushes` queue (default: `scheduler.tickMs`). */
+  outboxDrainMs: number;
+  /** Lock of an active push job (a crashed replica's job comes back after it). */
+  pushLockDurationMs: number;
   /** Per-request deadline of a push delivery and of a sync probe. */
   httpTimeoutMs: number;
   /** Retention runs this often (ms). */
@@ -69,7 +76,9 @@ export interface SchedulerService {
 export function createService(deps: SchedulerDeps): SchedulerService {
   const { config, keys, redis, logger } = deps;
   const tuning: SchedulerTuning = {
-    pushRetry: { attempts: 12, backoffMs: 1000 },
+    pushRetry: DEFAULT_PUSH_RETRY,
+    outboxDrainMs: config.tickMs,
+    pushLockDurationMs: 10_000,
     httpTimeoutMs: 5000,
     retentionEveryMs: Math.max(config.tickMs * 12, 60_000),
     ...deps.tuning,
@@ -87,7 +96,14 @@ export function createService(deps: SchedulerDeps): SchedulerService {
   const peers = new PeerStore(redis, keys);
   const index = new RunIndexStore(redis, keys);
   const runJobs = new BullRunJobs(runsQueue);
-  const pushes = new BullFailurePushes(pushesQueue, tuning.pushRetry);
+  const outbox = new PushOutbox(redis, keys);
+  const drainer = new OutboxDrainer({
+    outbox,
+    queue: pushesQueue,
+    retry: tuning.pushRetry,
+    logger: logger.child({ component: 'outbox' }),
+  });
+  const pushes = new BullFailurePushes({ queue: pushesQueue, outbox, drainer, retry: tuning.pushRetry });
   const recovery = new RunRecovery({ runs, peers, runJobs, pushes, logger });
   const common = { metrics, logger, peers };
   const liveness = new LivenessService({
@@ -143,12 +159,24 @@ export function createService(deps: SchedulerDeps): SchedulerService {
           dispatcher,
           timeoutMs: tuning.httpTimeoutMs,
         });
-        workers.push(createPushWorker({ connection: redis, keys, delivery, metrics, logger }));
+        workers.push(
+          createPushWorker({
+            connection: redis,
+            keys,
+            delivery,
+            metrics,
+            logger,
+            lockDurationMs: tuning.pushLockDurationMs,
+          }),
+        );
       }
+      // Whether or not this replica delivers: queued, the pushes reach any live push worker.
+      drainer.start(tuning.outboxDrainMs);
       logger.info({ intervals, pushes: Boolean(config.trustedUrlBase) }, 'scheduler started');
     },
     stop() {
       stopping ??= (async () => {
+        await drainer.stop();
         await Promise.all(workers.splice(0).map((w) => w.close()));
         await Promise.all([runsQueue.close(), pushesQueue.close(), tickQueue.close()]);
         await dispatcher.close();

@@ -4,11 +4,13 @@ import {
   closeRedis,
   createRedis,
   createRedisKeys,
+  finalPushJobId,
   QUEUES,
   RUN_CANCELLED_MESSAGE,
   RunStore,
   runJobId,
   waitForRedis,
+  type PushJobData,
   type RedisKeys,
 } from '@rps/common';
 import { execFileSync } from 'node:child_process';
@@ -120,15 +122,21 @@ describe('reconcile and retention ticks', () => {
     expect(await service.runTick('reconcile')).toMatchObject({ failed: 1 });
 
     expect(await runs.get(3)).toMatchObject({ state: 'failed', error: MISSING_REQUEST_ERROR });
-    const push = await pushesQueue.getJob('failed-3-1');
+    // One job, status first, then the fail emit; nothing left in the outbox.
+    const push = await pushesQueue.getJob(finalPushJobId(3, 1));
     expect(push?.data).toMatchObject({
-      kind: 'status',
-      body: { runId: 3, status: { status: 2 }, output: `${MISSING_REQUEST_ERROR}\n\nLog:\n` },
+      kind: 'sequence',
+      runId: 3,
+      execution: 1,
+      pushes: [
+        {
+          kind: 'status',
+          body: { runId: 3, status: { status: 2 }, output: `${MISSING_REQUEST_ERROR}\n\nLog:\n` },
+        },
+        { kind: 'emit', body: { type: 'run/3/fail', data: MISSING_REQUEST_ERROR } },
+      ],
     });
-    expect((await pushesQueue.getJob('failed-3-1-emit'))?.data).toEqual({
-      kind: 'emit',
-      body: { type: 'run/3/fail', data: MISSING_REQUEST_ERROR },
-    });
+    expect(await redis.zcard(keys.pushOutboxDue())).toBe(0);
   });
 
   it('when runs sit on a peer that is unregistered or removed then they are requeued or lost', async () => {
@@ -146,10 +154,13 @@ describe('reconcile and retention ticks', () => {
     expect(await runs.get(4)).toMatchObject({ state: 'queued', peerId: '' });
     expect(await runsQueue.getJob(runJobId(4, 1))).toBeDefined();
     expect(await runs.get(5)).toMatchObject({ state: 'lost', error: 'peer peer-r was removed' });
-    expect((await pushesQueue.getJob('lost-5-1'))?.data.body.output).toMatch(/^peer peer-r was removed\n/);
+    const lost = (await pushesQueue.getJob(finalPushJobId(5, 1)))?.data as PushJobData;
+    expect(
+      lost.kind === 'sequence' && lost.pushes[0]?.kind === 'status' && lost.pushes[0].body.output,
+    ).toMatch(/^peer peer-r was removed\n/);
   });
 
-  it('when a lost run has no push job (a crash in between) then the push is enqueued again, once', async () => {
+  it('when a lost run has no push job nor outbox entry (an older version) then the push is enqueued again, once', async () => {
     build();
     const past = Date.now() - 10_000;
     await runs.submit(6, RUN_BODY, meta, past);
@@ -163,9 +174,10 @@ describe('reconcile and retention ticks', () => {
 
     expect(await service.runTick('reconcile')).toMatchObject({ pushesRepaired: 1 });
     expect(await service.runTick('reconcile')).toMatchObject({ pushesRepaired: 0 });
-    expect((await pushesQueue.getJob('lost-6-1'))?.data.body.status.finished_at).toBe(
-      new Date(past).toISOString(),
-    );
+    const repaired = (await pushesQueue.getJob(finalPushJobId(6, 1)))?.data as PushJobData;
+    expect(
+      repaired.kind === 'sequence' && repaired.pushes[0]?.kind === 'status' && repaired.pushes[0].body.status,
+    ).toMatchObject({ status: 2, finished_at: new Date(past).toISOString() });
   });
 
   it('when the gateway stopped a run before start but its stop pushes never reached the queue then they are enqueued, once', async () => {

@@ -120,6 +120,13 @@ export function createConfigSchema(baseDir: string) {
         .partial()
         .default({}),
       allow: z.array(z.string().min(1)).default([]),
+      /**
+       * Admit loopback sources (127.0.0.0/8, ::1): the RPS host's own services,
+       * e.g. scheduler-sync delivering a lost run's RUN_FAIL with no agent alive.
+       * Only processes on this host can use loopback; turn it off where local
+       * users must not reach IVIS-core with the pool's certificate.
+       */
+      allowLoopback: z.boolean().default(true),
     })
     .prefault({});
 
@@ -153,6 +160,8 @@ export function createConfigSchema(baseDir: string) {
       maxOutputBytes: byteSize.default(1_000_000),
       /** Time between SIGINT and SIGKILL when a job is stopped. */
       stopGraceMs: z.number().int().min(0).default(5000),
+      /** How long a run's final pushes wait for its in-run pushes still in flight; other push workers take them after twice this. */
+      finalPushWaitMs: z.number().int().min(0).default(10_000),
       executor,
       ivis: z.strictObject({
         trustedUrlBase: httpUrl,
@@ -171,7 +180,7 @@ export function createConfigSchema(baseDir: string) {
       syncIntervalMs: z.number().int().min(1000).default(30000),
       /** Final runs older than this are removed with their output. */
       retentionMs: z.number().int().min(60_000).default(7 * 86_400_000),
-      /** The forwarder's trusted route, for pushes the RPS itself makes (lost runs); null leaves them to the agents. */
+      /** The forwarder's trusted route, for pushes the RPS delivers itself (lost runs); null: derived from forwarder.routes.trusted. */
       trustedUrlBase: httpUrl.nullable().default(null),
     })
     .prefault({});

@@ -1,3 +1,4 @@
+export * from './final-pushes.contract';
 export * from './peer.contract';
 export * from './run.contract';
 export * from './stop.contract';

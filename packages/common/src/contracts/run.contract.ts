@@ -72,15 +72,29 @@ export const controlAckSchema = z.object({
 });
 export type ControlAck = z.infer<typeof controlAckSchema>;
 
-/**
- * A push to IVIS-core originated by the RPS itself rather than by a running
- * job (a queued run stopped, a lost peer's run failed): job data on the
- * `pushes` queue, delivered through the forwarder's trusted route by whichever
- * consumer is up (peer-agents, scheduler-sync), with retries.
- */
-export const pushJobDataSchema = z.discriminatedUnion('kind', [
+/** One push to IVIS-core: a status (2.3) or an emit (2.4). */
+export const singlePushSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('status'), body: statusPushSchema }),
   z.object({ kind: z.literal('emit'), body: emitPushSchema }),
+]);
+export type SinglePush = z.infer<typeof singlePushSchema>;
+
+/**
+ * Job data on the `pushes` queue, delivered through the forwarder's trusted
+ * route by whichever consumer is up (peer-agents, scheduler-sync), with
+ * retries: a single push (a queued run stopped by the gateway), or a
+ * `sequence`, the pushes that end one run execution (final status, then its
+ * emits), delivered in order by one job so nothing overtakes the status
+ * (ivis-protocol.md 2.6); a retried job resumes after the last push delivered.
+ */
+export const pushJobDataSchema = z.discriminatedUnion('kind', [
+  ...singlePushSchema.options,
+  z.object({
+    kind: z.literal('sequence'),
+    runId: z.number().int().nonnegative(),
+    execution: z.number().int().min(1),
+    pushes: z.array(singlePushSchema).min(1),
+  }),
 ]);
 export type PushJobData = z.infer<typeof pushJobDataSchema>;
 

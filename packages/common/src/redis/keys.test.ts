@@ -10,6 +10,8 @@ const PLACEHOLDER_ARGS: Record<Builder, string[]> = {
   runRequest: ['<runId>'],
   runOutput: ['<runId>'],
   runIndex: [],
+  pushOutbox: [],
+  pushOutboxDue: [],
   peer: ['<peerId>'],
   peers: [],
   peerRuns: ['<peerId>'],
@@ -42,6 +44,8 @@ describe('createRedisKeys', () => {
     expect(keys.runRequest(42)).toBe('{rps}:run:42:request');
     expect(keys.runOutput(42)).toBe('{rps}:run:42:output');
     expect(keys.runIndex()).toBe('{rps}:runs');
+    expect(keys.pushOutbox()).toBe('{rps}:pushes:outbox');
+    expect(keys.pushOutboxDue()).toBe('{rps}:pushes:outbox:due');
     expect(keys.peer('peer-1')).toBe('{rps}:peer:peer-1');
     expect(keys.peers()).toBe('{rps}:peers');
     expect(keys.peerRuns('peer-1')).toBe('{rps}:peer:peer-1:runs');

@@ -22,6 +22,11 @@ export interface RedisKeys {
   /** zset runId -> last change (ms); writers: rps-gateway, peer-agent, scheduler-sync; readers: scheduler-sync (retention, reconciliation). */
   runIndex(): string;
 
+  /** hash jobId -> JSON {jobId, data}; no TTL; writers: peer-agent, scheduler-sync (in the final state change, run-apply script); readers: the push-worker hosts (peer-agent, scheduler-sync), which move entries to the `pushes` queue and delete them. Final pushes not yet queued. */
+  pushOutbox(): string;
+  /** zset jobId -> due time (ms); companion of {@link pushOutbox}; an entry is taken by any drainer once due (its writer takes it at once). */
+  pushOutboxDue(): string;
+
   /** hash; no TTL (a removed peer's is pruned by scheduler-sync's retention); writers: peer-agent (register, heartbeat, drain, stop), scheduler-sync (state lost), operators/remote-manager via PeerAdmin (removal); readers: all. One peer's registration. */
   peer(peerId: string): string;
   /** zset peerId -> last heartbeat (ms); every known peer, stopped and removed ones too, until pruned; writers: peer-agent, PeerAdmin (removal, prune); readers: scheduler-sync (liveness), rps-gateway (task delete fan-out), peer-forwarder. */
@@ -64,7 +69,7 @@ export const QUEUES = {
   runs: 'runs',
   /** Periodic jobs of scheduler-sync (liveness, sync, reconciliation, retention) as job schedulers. */
   scheduler: 'scheduler',
-  /** Pushes to IVIS-core originated by the RPS itself (queued run stopped, lost run failed); consumed by peer-agents and scheduler-sync. */
+  /** Pushes to IVIS-core that must not be lost: every run's final pushes (from the outbox), a queued run stopped; consumed by peer-agents and scheduler-sync. */
   pushes: 'pushes',
 } as const;
 
@@ -78,6 +83,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
     runRequest: (runId: number) => k('run', runId, 'request'),
     runOutput: (runId: number) => k('run', runId, 'output'),
     runIndex: () => k('runs'),
+    pushOutbox: () => k('pushes', 'outbox'),
+    pushOutboxDue: () => k('pushes', 'outbox', 'due'),
     peer: (peerId: string) => k('peer', peerId),
     peers: () => k('peers'),
     peerRuns: (peerId: string) => k('peer', peerId, 'runs'),

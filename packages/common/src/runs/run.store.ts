@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import type { OutboxEntry } from '../contracts/final-pushes.contract';
 import { runRecordSchema, type RunRecord } from '../contracts/run.contract';
 import type { RedisKeys } from '../redis/keys';
 import { loadLuaScript } from '../redis/lua';
@@ -31,6 +32,14 @@ export interface ApplyOptions {
   /** Extra record fields to set in the same step. */
   fields?: Partial<Pick<RunRecord, 'startedAt' | 'finishedAt' | 'error' | 'reason'>>;
   now?: number;
+  /**
+   * Pushes that must reach IVIS-core once this change is made (a final
+   * state's status and emits, built by `buildFinalPushes`): written to the
+   * push outbox in the same atomic step. `dueAt` (default: now) is when any
+   * push worker may queue them; until then only the writer does (it first
+   * lets its own earlier pushes of the run finish).
+   */
+  outbox?: OutboxEntry & { dueAt?: number };
 }
 
 /** The outcome of {@link RunStore.apply}. */
@@ -104,17 +113,24 @@ export class RunStore {
     const setPeer = event === 'dispatch' ? acting : event === 'requeue' ? '' : '-';
     const peerOp = event === 'dispatch' ? 'add' : to.to === 'running' ? 'none' : acting ? 'rem' : 'none';
     const fields = Object.entries(options.fields ?? {}).flatMap(([k, v]) => [k, String(v)]);
+    const now = options.now ?? Date.now();
+    const outbox = options.outbox;
     const [ok, state, execution] = await this.scripts.rpsRunApply(
       this.keys.run(runId),
       this.keys.runIndex(),
       this.keys.peerRuns(acting || '-'),
+      this.keys.pushOutbox(),
+      this.keys.pushOutboxDue(),
       from.join(','),
       to.to,
       options.execution === undefined ? '' : String(options.execution),
       event === 'dispatch' ? '' : acting,
       setPeer,
       peerOp,
-      String(options.now ?? Date.now()),
+      String(now),
+      outbox?.jobId ?? '',
+      outbox ? JSON.stringify({ jobId: outbox.jobId, data: outbox.data, owner: outbox.owner }) : '',
+      String(outbox?.dueAt ?? now),
       ...fields,
     );
     if (ok === 1) return { ok: true, state: state as RunState, execution: Number(execution) };

@@ -1,28 +1,27 @@
-import { UnrecoverableError, type Job, type Processor } from 'bullmq';
-import { pushJobDataSchema } from '@rps/common';
+import type { Processor } from 'bullmq';
+import { createPushJobProcessor, type PushProcessorDeps } from '@rps/common';
 import type { Logger } from 'pino';
 import { PushError, type IvisPushClient } from '../services/ivis-push.client';
 
 /**
- * The `pushes` queue processor: pushes the RPS itself originates (a queued run
- * stopped, a lost run failed). One attempt per job attempt: the job's own
- * attempts/backoff are the retry policy, so a failure throws. A final answer
- * of IVIS-core (4xx) or malformed data is unrecoverable.
+ * The `pushes` queue processor (common's createPushJobProcessor) over the
+ * agent's push client: one attempt per job attempt, since the job's own
+ * attempts and backoff are the retry policy; IVIS-core's 4xx answers are final.
  */
-export function createPushProcessor(client: IvisPushClient, logger: Logger): Processor<unknown, string> {
-  return async (job: Job<unknown>) => {
-    const data = pushJobDataSchema.safeParse(job.data);
-    if (!data.success) {
-      logger.error({ jobId: job.id }, 'invalid push job');
-      throw new UnrecoverableError('invalid push job data');
-    }
-    try {
-      if (data.data.kind === 'status') await client.status(data.data.body, 1);
-      else await client.emit(data.data.body, 1);
-    } catch (err) {
-      if (err instanceof PushError && !err.retryable) throw new UnrecoverableError(err.message);
-      throw err;
-    }
-    return 'delivered';
-  };
+export function createPushProcessor(
+  client: IvisPushClient,
+  logger: Logger,
+  onGivenUp: PushProcessorDeps['onGivenUp'],
+): Processor<unknown, string> {
+  return createPushJobProcessor({
+    sender: {
+      send: async (push) => {
+        if (push.kind === 'status') await client.status(push.body, 1);
+        else await client.emit(push.body, 1);
+      },
+      isFinal: (err) => err instanceof PushError && !err.retryable,
+    },
+    logger: logger.child({ component: 'push-worker' }),
+    onGivenUp,
+  });
 }

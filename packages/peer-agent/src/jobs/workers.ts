@@ -37,10 +37,15 @@ export function createRunWorker<R>(
   return worker;
 }
 
-/** The `pushes` worker. */
+/**
+ * The `pushes` worker. The run worker's short lock: a push job held by an
+ * agent that died comes back to a live worker (of any agent or scheduler-sync)
+ * within seconds, not BullMQ's default half minute.
+ */
 export function createPushWorker<R>(
   processor: Processor<unknown, R>,
   concurrency: number,
+  options: Pick<AgentOptions, 'lockDurationMs' | 'stalledIntervalMs'>,
   deps: WorkerFactoryOptions,
 ): Worker<unknown, R> {
   const worker = new Worker<unknown, R>(QUEUES.pushes, processor, {
@@ -49,6 +54,8 @@ export function createPushWorker<R>(
     name: deps.peerId,
     concurrency,
     autorun: false,
+    lockDuration: options.lockDurationMs,
+    stalledInterval: options.stalledIntervalMs,
   });
   attachListeners(worker, deps.logger.child({ component: 'push-worker' }));
   return worker;
@@ -64,6 +71,13 @@ export function createRunJobRequeuer(queue: Queue) {
 export function createRunQueue(deps: WorkerFactoryOptions): Queue {
   const queue = new Queue(QUEUES.runs, { connection: deps.connection, prefix: deps.keys.bullPrefix });
   queue.on('error', (err) => deps.logger.warn({ err: err.message }, 'run queue error'));
+  return queue;
+}
+
+/** The `pushes` queue, for moving final pushes from the outbox onto it. */
+export function createPushQueue(deps: WorkerFactoryOptions): Queue {
+  const queue = new Queue(QUEUES.pushes, { connection: deps.connection, prefix: deps.keys.bullPrefix });
+  queue.on('error', (err) => deps.logger.warn({ err: err.message }, 'push queue error'));
   return queue;
 }
 

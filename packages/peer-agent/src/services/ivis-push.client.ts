@@ -1,4 +1,4 @@
-import type { EmitPush, RunRequestPush, StatusPush } from '@rps/common';
+import { isRetryablePushStatus, type EmitPush, type RunRequestPush, type StatusPush } from '@rps/common';
 import type { Logger } from 'pino';
 
 /** The IVIS-core push endpoints (ivis-protocol.md 2.3-2.5), under `trustedUrlBase`. */
@@ -35,7 +35,7 @@ export interface PushClientOptions {
 
 /** Whether an HTTP status is worth retrying: IVIS-core's 4xx answers are final, except timeouts and rate limits. */
 export function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 408 || status === 429;
+  return isRetryablePushStatus(status);
 }
 
 /**
@@ -48,12 +48,12 @@ export class IvisPushClient {
 
   constructor(private readonly options: PushClientOptions) {}
 
-  status(body: StatusPush, attempts?: number): Promise<unknown> {
-    return this.post('status', body, attempts);
+  status(body: StatusPush, attempts?: number, signal?: AbortSignal): Promise<unknown> {
+    return this.post('status', body, attempts, signal);
   }
 
-  emit(body: EmitPush, attempts?: number): Promise<unknown> {
-    return this.post('emit', body, attempts);
+  emit(body: EmitPush, attempts?: number, signal?: AbortSignal): Promise<unknown> {
+    return this.post('emit', body, attempts, signal);
   }
 
   /**
@@ -77,15 +77,22 @@ export class IvisPushClient {
     this.closed = true;
   }
 
-  private async post(kind: keyof typeof PUSH_PATHS, body: unknown, attempts = this.options.attempts) {
+  /** `signal` abandons the push (its retries too): a run's final pushes must not wait behind it for ever. */
+  private async post(
+    kind: keyof typeof PUSH_PATHS,
+    body: unknown,
+    attempts = this.options.attempts,
+    signal?: AbortSignal,
+  ) {
     let last: PushError = new PushError('no attempt made', null, true);
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) {
-        if (this.closed) break;
-        await sleep(Math.min(this.options.backoffMs * 2 ** (attempt - 2), this.options.maxBackoffMs));
+        if (this.closed || signal?.aborted) break;
+        await sleep(Math.min(this.options.backoffMs * 2 ** (attempt - 2), this.options.maxBackoffMs), signal);
+        if (signal?.aborted) break;
       }
       try {
-        const res = await this.fetchOnce(PUSH_PATHS[kind], body);
+        const res = await this.fetchOnce(PUSH_PATHS[kind], body, signal);
         if (res.ok) return parseJson(res.text);
         last = new PushError(
           `IVIS-core answered ${res.status} to ${kind}`,
@@ -105,13 +112,15 @@ export class IvisPushClient {
   private async fetchOnce(
     path: string,
     body: unknown,
+    signal?: AbortSignal,
   ): Promise<{ ok: boolean; status: number; text: string }> {
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
     // Concatenated, not resolved: a base with a path prefix keeps it, as in the RJR.
     const res = await fetch(this.options.trustedUrlBase.replace(/\/+$/, '') + path, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.options.timeoutMs),
+      signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
     });
     return { ok: res.ok, status: res.status, text: await res.text() };
   }
@@ -130,6 +139,14 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

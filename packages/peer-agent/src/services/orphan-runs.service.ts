@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Executor } from '../executors/executor';
 import type { RunLedger } from '../stores/run-ledger.store';
 import type { AgentMetrics } from './agent.metrics';
+import type { FinalPushes } from './final-pushes.service';
 import { MESSAGES, type ReporterFactory } from './run-reporter.factory';
 
 /** Puts a dispatched run's job back where any agent can take it. */
@@ -12,6 +13,7 @@ export interface OrphanRunsDeps {
   ledger: RunLedger;
   executor: Executor;
   reporters: ReporterFactory;
+  finals: FinalPushes;
   requeueJob: RunJobRequeuer;
   metrics: AgentMetrics;
   peerId: string;
@@ -56,14 +58,7 @@ export class OrphanRuns {
   async close(record: RunRecord, event: 'fail' | 'stop', errMsg: string): Promise<boolean> {
     const { ledger, peerId } = this.deps;
     const finishedAt = new Date().toISOString();
-    const applied = await ledger.apply(record.runId, event, {
-      execution: record.execution,
-      peerId,
-      fields: { finishedAt, error: errMsg, reason: errMsg.trim() },
-    });
-    if (!applied.ok) return false;
-    this.deps.metrics.runEnded(event === 'stop' ? 'stopped' : 'failed');
-    if (record.state === 'running') await this.deps.executor.abandon(record.runId).catch(() => undefined);
+    // Read before the change: the output is part of the final status recorded with it.
     const output = await ledger.output(record.runId);
     const reporter = this.deps.reporters.create({
       runId: record.runId,
@@ -71,13 +66,26 @@ export class OrphanRuns {
       accessToken: null,
       silent: false,
     });
-    await reporter.final({
-      event,
-      startedAt: record.startedAt || undefined,
-      finishedAt,
-      output,
-      errMsg,
-    });
+    const applied = await this.deps.finals.end(
+      {
+        runId: record.runId,
+        execution: record.execution,
+        event,
+        startedAt: record.startedAt || undefined,
+        finishedAt,
+        output,
+        errMsg,
+      },
+      { execution: record.execution, peerId, fields: { finishedAt, error: errMsg, reason: errMsg.trim() } },
+      reporter,
+      true,
+      // The job an earlier life left running ends before IVIS-core hears it did.
+      async () => {
+        if (record.state === 'running') await this.deps.executor.abandon(record.runId).catch(() => undefined);
+      },
+    );
+    if (!applied.ok) return false;
+    this.deps.metrics.runEnded(event === 'stop' ? 'stopped' : 'failed');
     return true;
   }
 }

@@ -5,6 +5,7 @@ export const OUTPUT_CAP_NOTICE = 'INFO: max output storage capacity reached\n';
 
 export interface OutputRecorderOptions {
   maxBytes: number;
+  /** Emits to IVIS-core at most this often (storing in Redis does not wait for it). */
   flushMs: number;
   /** Appends to the run's stored output; false when the run is gone (deleted or resubmitted). */
   append: (text: string) => Promise<boolean>;
@@ -16,19 +17,26 @@ export interface OutputRecorderOptions {
 }
 
 /**
- * A run's stdout: capped, kept in memory for the final status push, and
- * flushed to Redis and to IVIS-core at most once per `flushMs` (the RJR
- * flushes its DB and emits at most once a second). Writes to Redis are
- * serialised so the stored output keeps its order.
+ * A run's stdout: capped, kept in memory for the final status push, written
+ * to Redis as soon as it is read (a killed agent loses at most what is in
+ * the one append in flight) and emitted to IVIS-core at most once per
+ * `flushMs` (the RJR emits at most once a second). Chunks that arrive while an
+ * append is in flight are coalesced into the next one, so Redis sees one
+ * write per round trip, not per chunk; appends are serialised so the stored
+ * output keeps its order.
  */
 export class OutputRecorder {
   private bytes = 0;
   private capReached = false;
+  private capStored = false;
   private capAnnounced = false;
   private readonly kept: string[] = [];
-  private pending: string[] = [];
+  /** Accepted, not yet appended to Redis. */
+  private unstored: string[] = [];
+  /** Accepted, not yet emitted to IVIS-core. */
+  private unemitted: string[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  private storing: Promise<void> | undefined;
   private detached = false;
 
   constructor(private readonly options: OutputRecorderOptions) {}
@@ -44,10 +52,12 @@ export class OutputRecorder {
     if (accepted !== '') {
       this.bytes += Buffer.byteLength(accepted, 'utf8');
       this.kept.push(accepted);
-      this.pending.push(accepted);
+      this.unstored.push(accepted);
+      this.unemitted.push(accepted);
     }
     if (this.capReached) this.kept.push(OUTPUT_CAP_NOTICE);
-    this.timer ??= setTimeout(() => this.flush(), this.options.flushMs);
+    this.store();
+    this.timer ??= setTimeout(() => this.emit(), this.options.flushMs);
   }
 
   /** The whole stored output (with the cap notice when it applies). */
@@ -55,29 +65,41 @@ export class OutputRecorder {
     return this.kept.join('');
   }
 
-  /** Flushes what is buffered and waits for every write. */
+  /** Emits what is buffered and waits until everything is stored. */
   async close(): Promise<void> {
-    this.flush();
-    await this.chain;
+    this.emit();
+    this.store();
+    while (this.storing) await this.storing;
   }
 
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const chunks = this.pending;
-    this.pending = [];
-    const announceCap = this.capReached && !this.capAnnounced;
-    if (announceCap) this.capAnnounced = true;
-    if (chunks.length === 0 && !announceCap) return;
-    const stored = chunks.join('') + (announceCap ? OUTPUT_CAP_NOTICE : '');
-    this.chain = this.chain.then(async () => {
-      if (!this.detached) await this.store(stored);
-      this.options.emit(chunks);
-      if (announceCap) this.options.capped();
+  /** Starts an append of everything not stored yet, unless one is in flight (it starts the next itself). */
+  private store(): void {
+    if (this.storing) return;
+    const announceCap = this.capReached && !this.capStored;
+    if (this.unstored.length === 0 && !announceCap) return;
+    if (announceCap) this.capStored = true;
+    const text = this.unstored.join('') + (announceCap ? OUTPUT_CAP_NOTICE : '');
+    this.unstored = [];
+    this.storing = this.append(text).finally(() => {
+      this.storing = undefined;
+      this.store();
     });
   }
 
-  private async store(text: string): Promise<void> {
+  private emit(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const chunks = this.unemitted;
+    this.unemitted = [];
+    if (chunks.length > 0) this.options.emit(chunks);
+    if (this.capReached && !this.capAnnounced) {
+      this.capAnnounced = true;
+      this.options.capped();
+    }
+  }
+
+  private async append(text: string): Promise<void> {
+    if (this.detached) return;
     try {
       if (!(await this.options.append(text))) {
         // The run was deleted or resubmitted: never recreate its output.

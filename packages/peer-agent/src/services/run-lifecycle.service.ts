@@ -5,6 +5,7 @@ import type { Executor, ExecutorRun, PreparedRun, RunResult } from '../executors
 import type { RunLedger } from '../stores/run-ledger.store';
 import type { ActiveRun, ActiveRuns } from './active-runs';
 import type { AgentMetrics, RunOutcome } from './agent.metrics';
+import type { FinalPushes } from './final-pushes.service';
 import type { OrphanRuns } from './orphan-runs.service';
 import { OutputRecorder } from './output-recorder.service';
 import { claimRun } from './run-claim.service';
@@ -17,6 +18,7 @@ export interface RunLifecycleDeps {
   active: ActiveRuns;
   reporters: ReporterFactory;
   orphans: OrphanRuns;
+  finals: FinalPushes;
   metrics: AgentMetrics;
   options: Pick<AgentOptions, 'maxOutputBytes' | 'outputFlushMs'>;
   peerId: string;
@@ -29,7 +31,8 @@ export type ProcessOutcome = RunOutcome;
 /**
  * One run job from claim to final push: claim (dispatch), build, `start`
  * compare-and-set right before the job process starts (so a run starts at
- * most once, whoever else raced for it), run, record the final state, push.
+ * most once, whoever else raced for it), run, record the final state together
+ * with its pushes (FinalPushes), queue them.
  */
 export class RunLifecycle {
   constructor(private readonly deps: RunLifecycleDeps) {}
@@ -142,21 +145,30 @@ export class RunLifecycle {
           ? result.errMsg
           : prefix + result.errMsg;
     const finishedAt = new Date().toISOString();
-    const applied = await this.deps.ledger.apply(run.runId, event, {
-      execution: run.execution,
-      peerId: this.deps.peerId,
-      fields: { finishedAt, error: errMsg, reason: event === 'succeed' ? '' : firstLine(errMsg) },
-    });
+    const applied = await this.deps.finals.end(
+      {
+        runId: run.runId,
+        execution: run.execution,
+        event,
+        startedAt: seen.startedAt,
+        finishedAt,
+        output: seen.output,
+        errMsg,
+      },
+      {
+        execution: run.execution,
+        peerId: this.deps.peerId,
+        fields: { finishedAt, error: errMsg, reason: event === 'succeed' ? '' : firstLine(errMsg) },
+      },
+      reporter,
+      result.needsFinalPush === true,
+    );
     if (!applied.ok) {
       log.warn({ reason: applied.reason }, 'final state refused; not pushing');
       reporter.suppress();
       return 'abandoned';
     }
     log.info({ state: applied.state }, 'run ended');
-    await reporter.final(
-      { event, startedAt: seen.startedAt, finishedAt, output: seen.output, errMsg },
-      result.needsFinalPush === true,
-    );
     return event === 'succeed' ? 'succeeded' : event === 'stop' ? 'stopped' : 'failed';
   }
 
@@ -174,14 +186,18 @@ export class RunLifecycle {
   /** A run that never started ends here (build failure, stop while building, unreadable request). */
   private async endUnstarted(run: ActiveRun, event: 'fail' | 'stop', errMsg: string, reporter: RunReporter) {
     const finishedAt = new Date().toISOString();
-    const applied = await this.deps.ledger.apply(run.runId, event, {
-      execution: run.execution,
-      peerId: this.deps.peerId,
-      fields: { finishedAt, error: errMsg, reason: firstLine(errMsg) },
-    });
-    if (!applied.ok) return 'abandoned';
     // Forced: a job runner (rjr) never saw this run, so only the agent can tell IVIS-core.
-    await reporter.final({ event, finishedAt, output: '', errMsg }, true);
+    const applied = await this.deps.finals.end(
+      { runId: run.runId, execution: run.execution, event, finishedAt, output: '', errMsg },
+      {
+        execution: run.execution,
+        peerId: this.deps.peerId,
+        fields: { finishedAt, error: errMsg, reason: firstLine(errMsg) },
+      },
+      reporter,
+      true,
+    );
+    if (!applied.ok) return 'abandoned';
     return event === 'stop' ? 'stopped' : 'failed';
   }
 

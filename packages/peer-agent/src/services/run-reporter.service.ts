@@ -1,18 +1,16 @@
-import { RemoteRunState, type EmitPush, type StatusPush } from '@rps/common';
+import {
+  buildFinalPushes,
+  RemoteRunState,
+  type EmitPush,
+  type FinalReport,
+  type OutboxEntry,
+  type StatusPush,
+} from '@rps/common';
 import type { Logger } from 'pino';
 import type { IvisPushClient } from './ivis-push.client';
 
-/** How a run ended, as IVIS-core must learn it. */
-export interface FinalReport {
-  /** `stop` also sends `run/<id>/stop` after the fail events. */
-  event: 'succeed' | 'fail' | 'stop';
-  startedAt?: string;
-  finishedAt: string;
-  /** The run's stdout as stored (capped). */
-  output: string;
-  /** The failure message (empty on success). */
-  errMsg: string;
-}
+/** How a run ended (common's FinalReport without the ids the reporter knows). */
+export type { FinalReport } from '@rps/common';
 
 export interface RunReporterOptions {
   client: IvisPushClient;
@@ -29,14 +27,17 @@ export interface RunReporterOptions {
 export const OUTPUT_CAP_EMIT = 'INFO: max output capacity reached';
 
 /**
- * Everything one run tells IVIS-core, in order: pushes go out one after the
- * other through a promise chain, so RUNNING precedes output emits, which
- * precede the final status and its events. A push that still fails after the
- * client's retries is logged and counted, and the chain moves on: a stuck
- * IVIS-core must not hold the run (and its capacity slot) forever.
+ * What one run tells IVIS-core while it runs, in order: pushes go out one
+ * after the other through a promise chain, so RUNNING precedes output emits.
+ * A push that still fails after the client's retries is logged and counted,
+ * and the chain moves on. The final pushes are not sent from here: the
+ * reporter builds them ({@link finalPushes}), they are recorded with the final
+ * state (push outbox) and delivered through the durable `pushes` queue once
+ * {@link quiesce} let the in-run pushes finish, so none of those overtakes them.
  */
 export class RunReporter {
   private tail: Promise<void> = Promise.resolve();
+  private readonly abort = new AbortController();
   private tokenTimer: NodeJS.Timeout | undefined;
   private suppressed = false;
 
@@ -78,25 +79,35 @@ export class RunReporter {
   }
 
   /**
-   * The final status (RUN_FAIL carries `"<errMsg>\n\nLog:\n<output>"` as the RJR
-   * does) and the events after it. Resolves when every queued push is done.
+   * The final pushes of the run (common's buildFinalPushes), or null when the
+   * executor's own runner sends them (rjr) and `force` is not set. Ends the
+   * token refresh.
    */
-  final(report: FinalReport, force = false): Promise<void> {
+  finalPushes(report: FinalReport, force = false): OutboxEntry | null {
     this.stopTokenRefresh();
-    if (this.options.silent && !force) return this.tail;
-    const { runId } = this.options;
-    const succeeded = report.event === 'succeed';
-    const status: StatusPush['status'] = {
-      status: succeeded ? RemoteRunState.SUCCESS : RemoteRunState.RUN_FAIL,
-      finished_at: report.finishedAt,
-    };
-    if (report.startedAt) status.started_at = report.startedAt;
-    const output = succeeded ? report.output : `${report.errMsg}\n\nLog:\n${report.output}`;
-    this.enqueueStatus({ runId, status, output }, true);
-    if (succeeded) this.enqueueEmit({ type: `run/${runId}/success` }, true);
-    else this.enqueueEmit({ type: `run/${runId}/fail`, data: report.errMsg }, true);
-    if (report.event === 'stop') this.enqueueEmit({ type: `run/${runId}/stop` }, true);
-    return this.tail;
+    if (this.suppressed || (this.options.silent && !force)) return null;
+    return buildFinalPushes(report);
+  }
+
+  /**
+   * Resolves once the in-run pushes queued so far are done, or after
+   * `waitMs`: then the rest is dropped and the one in flight abandoned (the
+   * final status carries the whole output anyway), so nothing of this run
+   * can reach IVIS-core after its final status.
+   */
+  async quiesce(waitMs: number): Promise<void> {
+    const tail = this.tail;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      tail.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), waitMs))),
+    ]);
+    clearTimeout(timer);
+    if (!timedOut) return;
+    this.options.logger.warn({ waitMs }, 'in-run pushes still pending at the run end; dropped');
+    this.suppressed = true;
+    this.abort.abort();
+    await tail;
   }
 
   /** The run was deleted: nothing more goes out (pushes already on the wire finish). */
@@ -115,18 +126,18 @@ export class RunReporter {
     this.tokenTimer = undefined;
   }
 
-  private enqueueStatus(body: StatusPush, force = false): void {
-    this.enqueue('status', () => this.options.client.status(body), force);
+  private enqueueStatus(body: StatusPush): void {
+    this.enqueue('status', () => this.options.client.status(body, undefined, this.abort.signal));
   }
 
-  private enqueueEmit(body: EmitPush, force = false): void {
-    this.enqueue(body.type, () => this.options.client.emit(body), force);
+  private enqueueEmit(body: EmitPush): void {
+    this.enqueue(body.type, () => this.options.client.emit(body, undefined, this.abort.signal));
   }
 
-  private enqueue(what: string, send: () => Promise<unknown>, force: boolean): void {
-    if (this.options.silent && !force) return;
+  private enqueue(what: string, send: () => Promise<unknown>): void {
+    if (this.options.silent) return;
     this.tail = this.tail.then(async () => {
-      if (this.suppressed) return;
+      if (this.suppressed || this.abort.signal.aborted) return;
       try {
         await send();
       } catch (err) {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import {
   closeRedis,
   createRedis,
@@ -32,6 +33,9 @@ export const FAST_OPTIONS: Partial<AgentOptions> = {
   controlBlockMs: 300,
   rjrPollMs: 100,
   shutdownRunsTimeoutMs: 5000,
+  finalPushWaitMs: 2000,
+  outboxDrainMs: 300,
+  finalPushRetry: { attempts: 8, backoffMs: 50 },
 };
 
 /** What a test talks to: Redis (as the gateway would), the queue, the keys. */
@@ -96,9 +100,11 @@ export async function startTestAgent(
     options?: Partial<AgentOptions>;
     /** Reuse a work dir (a restart of the same peer); it is then kept on stop. */
     workDir?: string;
+    /** Default: silent unless TEST_LOG_LEVEL. */
+    logger?: Logger;
   },
 ): Promise<TestAgent> {
-  const logger = testLogger();
+  const logger = setup.logger ?? testLogger();
   const connect = (name: string) => createRedis({ url: redisUrl, role: 'worker', name, logger });
   const connections = {
     commands: connect('agent-commands'),
@@ -115,6 +121,7 @@ export async function startTestAgent(
     heartbeatIntervalMs: DEFAULT_AGENT_OPTIONS.heartbeatIntervalMs,
     maxOutputBytes: DEFAULT_AGENT_OPTIONS.maxOutputBytes,
     stopGraceMs: DEFAULT_AGENT_OPTIONS.stopGraceMs,
+    finalPushWaitMs: DEFAULT_AGENT_OPTIONS.finalPushWaitMs,
     executor: setup.executor ?? {
       kind: 'builtin',
       workDir,

@@ -30,9 +30,9 @@ export function writeConfig(config: object): string {
   return file;
 }
 
-export function startAgentProcess(configFile: string): AgentProcess {
+export function startAgentProcess(configFile: string, env: Record<string, string> = {}): AgentProcess {
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, RPS_CONFIG: configFile, LOG_LEVEL: 'info' },
+    env: { ...process.env, RPS_CONFIG: configFile, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,15 +1,23 @@
-import { pushJobDataSchema, QUEUES, type PushJobData, type RedisKeys } from '@rps/common';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import {
+  createPushJobProcessor,
+  QUEUES,
+  watchGivenUpPushes,
+  type PushJobData,
+  type RedisKeys,
+} from '@rps/common';
+import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { PushDelivery } from '../services/push-delivery.service';
+import { isFinalPushError, type PushDelivery } from '../services/push-delivery.service';
 import type { SchedulerMetrics } from '../services/scheduler.metrics';
 
 /**
- * The `pushes` queue consumer the scheduler runs when `scheduler.trustedUrlBase`
- * is set, so RPS-originated pushes (a lost run's RUN_FAIL above all) reach
- * IVIS-core even when no agent is up to deliver them. A failed delivery
- * throws, and BullMQ retries with the job's backoff.
+ * The `pushes` queue consumer of the scheduler (run whenever it has a trusted
+ * URL: `scheduler.trustedUrlBase`, or derived from `forwarder.routes.trusted`),
+ * so pushes (a lost run's RUN_FAIL, final pushes of an agent that died) reach
+ * IVIS-core even when no agent is up to deliver them. common's processor does
+ * the work: one attempt per job attempt, sequences in order, give-ups logged
+ * at error and counted.
  */
 export function createPushWorker(deps: {
   connection: Redis;
@@ -18,36 +26,27 @@ export function createPushWorker(deps: {
   metrics: SchedulerMetrics;
   logger: Logger;
   concurrency?: number;
+  /** Lock of an active push job: a crashed scheduler's job comes back to a live worker after it. */
+  lockDurationMs?: number;
 }): Worker<PushJobData> {
   const log = deps.logger.child({ component: 'push-worker' });
-  const worker = new Worker<PushJobData>(
-    QUEUES.pushes,
-    async (job: Job<PushJobData>) => {
-      const parsed = pushJobDataSchema.safeParse(job.data);
-      if (!parsed.success) {
-        // Another version's producer wrote something this one cannot send: retrying will not help.
-        deps.metrics.pushes.inc({ kind: 'invalid', outcome: 'rejected' });
-        throw new UnrecoverableError(`invalid push job data: ${parsed.error.message}`);
-      }
-      try {
-        await deps.delivery.deliver(parsed.data);
-        deps.metrics.pushes.inc({ kind: parsed.data.kind, outcome: 'delivered' });
-        log.info({ jobId: job.id, kind: parsed.data.kind, attempt: job.attemptsMade + 1 }, 'push delivered');
-      } catch (err) {
-        deps.metrics.pushes.inc({ kind: parsed.data.kind, outcome: 'failed' });
-        log.warn(
-          { jobId: job.id, attempt: job.attemptsMade + 1, err: { message: (err as Error).message } },
-          'push failed, will retry',
-        );
-        throw err;
-      }
-    },
-    {
-      connection: deps.connection,
-      prefix: deps.keys.bullPrefix,
-      concurrency: deps.concurrency ?? 4,
-    },
-  );
+  const onGivenUp = (kind: string) => deps.metrics.pushesGivenUp.inc({ kind });
+  const processor = createPushJobProcessor({
+    sender: { send: (push) => deps.delivery.deliver(push), isFinal: isFinalPushError },
+    logger: log,
+    onGivenUp,
+    onDelivered: (kind) => deps.metrics.pushes.inc({ kind, outcome: 'delivered' }),
+    onAttemptFailed: (kind) => deps.metrics.pushes.inc({ kind, outcome: 'failed' }),
+  });
+  const lockDuration = deps.lockDurationMs ?? 10_000;
+  const worker = new Worker<PushJobData>(QUEUES.pushes, processor, {
+    connection: deps.connection,
+    prefix: deps.keys.bullPrefix,
+    concurrency: deps.concurrency ?? 4,
+    lockDuration,
+    stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)),
+  });
   worker.on('error', (err) => log.error({ err }, 'push worker error'));
+  watchGivenUpPushes(worker, { logger: log, onGivenUp });
   return worker;
 }

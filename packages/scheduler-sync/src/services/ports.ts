@@ -1,3 +1,5 @@
+import type { OutboxEntry } from '@rps/common';
+
 /**
  * What the periodic services need from the queues, as interfaces, so the
  * logic stays free of BullMQ and can be read (and faked) on its own. The
@@ -19,26 +21,14 @@ export interface RunJobs {
   ensure(runId: number, execution: number): Promise<EnsureJobOutcome>;
 }
 
-/** A final RUN_FAIL the RPS itself reports for a run (lost peer, unrecoverable record). */
-export interface FinalFailure {
-  runId: number;
-  execution: number;
-  /** Why the run failed; shown in IVIS (`error`, emit data, head of the output). */
-  error: string;
-  /** The run's output so far. */
-  output: string;
-  /** ISO time, as in the record's `finishedAt`. */
-  finishedAt: string;
-  /** Names the origin in the job ids (`lost`, `failed`), which keeps each push idempotent. */
-  origin: 'lost' | 'failed';
-}
-
-/** The `pushes` queue as the scheduler fills it. */
+/** The `pushes` queue (and the push outbox) as the scheduler uses them. */
 export interface FailurePushes {
-  /** Enqueues the status push and the fail emit together; a repeat of the same run and execution is a no-op. */
-  enqueue(failure: FinalFailure): Promise<void>;
-  /** Whether the status push of this run execution was ever enqueued (and not yet trimmed). */
-  exists(origin: FinalFailure['origin'], runId: number, execution: number): Promise<boolean>;
+  /** Queues an outbox entry the scheduler just wrote with a final state (idempotent by its job id). */
+  queue(jobId: string): Promise<void>;
+  /** Queues a push job built again from a record (a repair); a repeat of the same id is a no-op. */
+  add(entry: OutboxEntry): Promise<void>;
+  /** Whether the job waits in the outbox or exists on the queue (not yet trimmed). */
+  exists(jobId: string): Promise<boolean>;
   /** Enqueues the pushes of a run the gateway stopped before start (common's buildStopPushes); a repeat is a no-op. */
   enqueueStop(runId: number, execution: number, finishedAt: string): Promise<void>;
   /** Whether the stop status push of this run execution was ever enqueued (and not yet trimmed). */

@@ -1,13 +1,13 @@
-import type { PushJobData } from '@rps/common';
+import { isRetryablePushStatus, type SinglePush } from '@rps/common';
 import { request, type Dispatcher } from 'undici';
 
 /** IVIS-core's push routes (ivis-protocol.md 2.3, 2.4), under the trusted URL base. */
-const PUSH_PATHS: Record<PushJobData['kind'], string> = {
+const PUSH_PATHS: Record<SinglePush['kind'], string> = {
   status: '/rest/remote/status',
   emit: '/rest/remote/emit',
 };
 
-/** A push IVIS-core (or the forwarder in front of it) did not accept; thrown so BullMQ retries. */
+/** A push IVIS-core (or the forwarder in front of it) did not accept; thrown so BullMQ retries unless {@link isFinalPushError}. */
 export class PushRejectedError extends Error {
   constructor(
     readonly statusCode: number,
@@ -20,8 +20,9 @@ export class PushRejectedError extends Error {
 
 /**
  * Delivers one RPS-originated push to IVIS-core through the forwarder's
- * trusted route, which adds the pool's client certificate. Like the RJR, any
- * non-2xx counts as a failure (ivis-protocol.md 2.6); the caller retries.
+ * trusted route, which adds the pool's client certificate. Any non-2xx
+ * counts as a failure (ivis-protocol.md 2.6); the caller retries it, except
+ * IVIS-core's final answers (4xx but 408 and 429), as the agents do.
  */
 export class PushDelivery {
   private readonly base: string;
@@ -30,7 +31,7 @@ export class PushDelivery {
     this.base = deps.trustedUrlBase.replace(/\/+$/, '');
   }
 
-  async deliver(push: PushJobData): Promise<void> {
+  async deliver(push: SinglePush): Promise<void> {
     const url = `${this.base}${PUSH_PATHS[push.kind]}`;
     const res = await request(url, {
       method: 'POST',
@@ -42,4 +43,9 @@ export class PushDelivery {
     await res.body.dump();
     if (res.statusCode < 200 || res.statusCode >= 300) throw new PushRejectedError(res.statusCode, url);
   }
+}
+
+/** Whether an error is IVIS-core's final answer: retrying a 4xx (but 408, 429) cannot help. */
+export function isFinalPushError(err: unknown): boolean {
+  return err instanceof PushRejectedError && !isRetryablePushStatus(err.statusCode);
 }

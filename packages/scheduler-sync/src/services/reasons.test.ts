@@ -1,4 +1,4 @@
-import { failureOutput } from '../jobs/failure-pushes';
+import { failureOutput } from '@rps/common';
 import { gonePeerReason, lostPeerReason } from './liveness.service';
 
 const peer = { id: 'peer-2', exists: true, state: 'lost', heartbeatAt: 1000, record: null };

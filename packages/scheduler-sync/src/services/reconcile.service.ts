@@ -1,4 +1,4 @@
-import type { RunStore } from '@rps/common';
+import type { RunRecord, RunStore } from '@rps/common';
 import type { Logger } from 'pino';
 import type { PeerEntry, PeerStore } from '../stores/peer.store';
 import type { RunIndexStore, RunSummary } from '../stores/run-index.store';
@@ -33,8 +33,8 @@ export const MISSING_REQUEST_ERROR = 'run request body is missing, the run canno
  *   is added again, or the run fails when its request body is gone;
  * - dispatched or running on a peer that is lost, stopped, removed or unregistered
  *   (and so out of reach of the liveness tick's per-peer sets): recovered;
- * - lost but its final push never reached the queue (a crash in between):
- *   the push is enqueued again (idempotent by job id);
+ * - lost but its final pushes are neither in the push outbox nor on the
+ *   queue: they are enqueued again (idempotent by job id);
  * - stopped by the gateway before start (within the last hour) but its stop
  *   pushes never reached the queue: they are enqueued again (same job ids);
  * - index entries without a record: dropped.
@@ -140,7 +140,7 @@ export class ReconcileService {
     const record = await this.deps.runs.get(runId);
     if (record?.state !== 'queued') return;
     if (!(await this.deps.index.hasRequest(runId))) {
-      await this.failQueued(runId, record.execution, now, summary);
+      await this.failQueued(record, now, summary);
       return;
     }
     const outcome = await this.deps.runJobs.ensure(runId, record.execution);
@@ -150,16 +150,16 @@ export class ReconcileService {
       this.log.warn({ runId, execution: record.execution, outcome }, 'run job repaired');
   }
 
-  private async failQueued(runId: number, execution: number, now: number, summary: ReconcileSummary) {
+  private async failQueued(record: RunRecord, now: number, summary: ReconcileSummary) {
+    const { runId, execution } = record;
     const finishedAt = new Date(now).toISOString();
-    const result = await this.deps.runs.apply(runId, 'fail', {
-      execution,
-      fields: { finishedAt, error: MISSING_REQUEST_ERROR, reason: `reconcile: ${MISSING_REQUEST_ERROR}` },
-      now,
-    });
+    const fields = {
+      finishedAt,
+      error: MISSING_REQUEST_ERROR,
+      reason: `reconcile: ${MISSING_REQUEST_ERROR}`,
+    };
+    const result = await this.deps.recovery.endFailed(record, 'fail', fields, now);
     if (!result.ok) return;
-    const record = await this.deps.runs.get(runId);
-    if (record) await this.deps.recovery.pushFailure(record, 'failed');
     summary.failed++;
     this.log.warn({ runId, execution }, 'queued run failed: request body missing');
   }

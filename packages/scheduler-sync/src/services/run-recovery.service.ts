@@ -1,4 +1,13 @@
-import { CANCELLED_BEFORE_START_REASON, isFinalState, type RunRecord, type RunStore } from '@rps/common';
+import {
+  buildFinalPushes,
+  CANCELLED_BEFORE_START_REASON,
+  finalPushJobId,
+  isFinalState,
+  type ApplyResult,
+  type OutboxEntry,
+  type RunRecord,
+  type RunStore,
+} from '@rps/common';
 import type { Logger } from 'pino';
 import type { PeerStore } from '../stores/peer.store';
 import type { FailurePushes, RunJobs } from './ports';
@@ -12,7 +21,9 @@ export type RecoveryOutcome = 'lost' | 'requeued' | 'cleared' | 'skipped';
  * have had side effects, so it is never run again), a dispatched run that
  * never started goes back to the queue. Every change is a compare-and-set
  * through RunStore, so the liveness and reconcile ticks (possibly on two
- * replicas) can both try and only one wins; only the winner pushes.
+ * replicas) can both try and only one wins; the winner's final pushes are
+ * written to the push outbox in that same step, so a crash right after it
+ * cannot lose them.
  */
 export class RunRecovery {
   private readonly log: Logger;
@@ -70,29 +81,59 @@ export class RunRecovery {
     return true;
   }
 
-  /** Enqueues the final push of a lost run again if it never made it to the queue (a crash in between). */
+  /**
+   * Queues the final pushes of a lost run again if they are neither in the
+   * outbox nor on the queue (a record written before the outbox existed, or
+   * trimmed early); idempotent by job id.
+   */
   async repairLostPush(runId: number): Promise<boolean> {
     const record = await this.deps.runs.get(runId);
     if (!record || record.state !== 'lost') return false;
-    if (await this.deps.pushes.exists('lost', runId, record.execution)) return false;
-    await this.pushFailure(record, 'lost');
+    if (await this.deps.pushes.exists(finalPushJobId(runId, record.execution))) return false;
+    await this.deps.pushes.add(await this.failurePushes(record, record.error, record.finishedAt));
     this.log.warn({ runId, execution: record.execution }, 'lost run push re-enqueued');
     return true;
   }
 
+  /**
+   * Ends a run failed (`lose`, or `fail` for one that cannot be executed)
+   * with its final RUN_FAIL and fail emit recorded in the same atomic step,
+   * then queues them. Every path (and every repeat) builds the same bodies.
+   */
+  async endFailed(
+    record: RunRecord,
+    event: 'lose' | 'fail',
+    fields: { finishedAt: string; error: string; reason: string },
+    now: number,
+  ): Promise<ApplyResult> {
+    const entry = await this.failurePushes(record, fields.error, fields.finishedAt);
+    const result = await this.deps.runs.apply(record.runId, event, {
+      ...(event === 'lose' ? { peerId: record.peerId } : {}),
+      execution: record.execution,
+      fields,
+      now,
+      outbox: entry,
+    });
+    if (!result.ok) return result;
+    try {
+      await this.deps.pushes.queue(entry.jobId);
+    } catch (err) {
+      // In the outbox already: the next drain queues it.
+      this.log.warn(
+        { runId: record.runId, err: { message: (err as Error).message } },
+        'final pushes not queued yet',
+      );
+    }
+    return result;
+  }
+
   private async lose(record: RunRecord, why: string, now: number): Promise<RecoveryOutcome> {
     const finishedAt = new Date(now).toISOString();
-    const result = await this.deps.runs.apply(record.runId, 'lose', {
-      peerId: record.peerId,
-      execution: record.execution,
-      fields: { finishedAt, error: why, reason: why },
-      now,
-    });
+    const result = await this.endFailed(record, 'lose', { finishedAt, error: why, reason: why }, now);
     if (!result.ok) {
       this.log.info({ runId: record.runId, reason: result.reason }, 'run not lost: it moved on');
       return 'skipped';
     }
-    await this.pushFailure({ ...record, finishedAt, error: why }, 'lost');
     this.log.warn({ runId: record.runId, peerId: record.peerId, why }, 'run lost');
     return 'lost';
   }
@@ -112,16 +153,15 @@ export class RunRecovery {
     return 'requeued';
   }
 
-  /** Builds the final RUN_FAIL from the record, so every path (and every repeat) pushes the same body. */
-  async pushFailure(record: RunRecord, origin: 'lost' | 'failed'): Promise<void> {
-    const output = await this.deps.runs.output(record.runId);
-    await this.deps.pushes.enqueue({
+  private async failurePushes(record: RunRecord, error: string, finishedAt: string): Promise<OutboxEntry> {
+    return buildFinalPushes({
       runId: record.runId,
       execution: record.execution,
-      error: record.error,
-      output,
-      finishedAt: record.finishedAt,
-      origin,
+      event: 'fail',
+      startedAt: record.startedAt || undefined,
+      finishedAt,
+      output: await this.deps.runs.output(record.runId),
+      errMsg: error,
     });
   }
 }

@@ -1,4 +1,4 @@
-import { PEER_STATES, RUN_STATES } from '@rps/common';
+import { createPushGivenUpCounter, PEER_STATES, RUN_STATES } from '@rps/common';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** The scheduler's own metrics, registered on the process registry. */
@@ -9,6 +9,8 @@ export interface SchedulerMetrics {
   tickDuration: Histogram<'tick'>;
   ticks: Counter<'tick' | 'outcome'>;
   pushes: Counter<'kind' | 'outcome'>;
+  /** common's `rps_pushes_given_up_total`, as on every push-worker host. */
+  pushesGivenUp: Counter<'kind'>;
 }
 
 export function createSchedulerMetrics(registry: Registry): SchedulerMetrics {
@@ -50,6 +52,7 @@ export function createSchedulerMetrics(registry: Registry): SchedulerMetrics {
       labelNames: ['kind', 'outcome'],
       registers,
     }),
+    pushesGivenUp: createPushGivenUpCounter(registry),
   };
 }
 

@@ -1,0 +1,66 @@
+import type { ApplyOptions, ApplyResult, FinalReport, OutboxDrainer } from '@rps/common';
+import type { Logger } from 'pino';
+import type { RunLedger } from '../stores/run-ledger.store';
+import type { RunReporter } from './run-reporter.service';
+
+/** Test fault points (main.ts sets them from `RPS_TEST_FAULT`; production never does). */
+export interface AgentFaults {
+  /** Called right after a final state and its pushes were recorded, before anything is queued. */
+  afterFinalRecord?: () => void;
+}
+
+export interface FinalPushesDeps {
+  ledger: RunLedger;
+  drainer: Pick<OutboxDrainer, 'drainOne'>;
+  /** How long the final pushes wait for the run's in-run pushes still in flight. */
+  waitMs: number;
+  logger: Logger;
+  faults?: AgentFaults;
+}
+
+/**
+ * Ends a run and its reporting as one durable unit: the final state and its
+ * pushes (status, then emits) are recorded in one atomic step (the push
+ * outbox of `RunStore.apply`); then, once the run's in-run pushes have
+ * settled, the agent queues them itself on the durable `pushes` queue, from
+ * which whichever push worker is alive delivers them with retries. If the
+ * agent dies in between, any push worker queues them from the outbox once
+ * they are due (twice the wait: by then this agent's in-run pushes are over).
+ */
+export class FinalPushes {
+  constructor(private readonly deps: FinalPushesDeps) {}
+
+  /**
+   * Applies `report.event` (with `options`) and, in the same step, the
+   * report's pushes as `reporter` builds them (none when the executor's own
+   * runner pushes and `force` is off).
+   */
+  async end(
+    report: FinalReport,
+    options: ApplyOptions,
+    reporter: RunReporter,
+    force: boolean,
+    /** Runs once the change is recorded, before the pushes are queued (e.g. ending an orphaned job first). */
+    afterRecord?: () => Promise<void>,
+  ): Promise<ApplyResult> {
+    const { ledger, waitMs, logger } = this.deps;
+    const entry = reporter.finalPushes(report, force);
+    const dueAt = Date.now() + 2 * waitMs;
+    const applied = await ledger.apply(report.runId, report.event, {
+      ...options,
+      ...(entry ? { outbox: { ...entry, dueAt, owner: options.peerId } } : {}),
+    });
+    if (!applied.ok) return applied;
+    if (entry) this.deps.faults?.afterFinalRecord?.();
+    await afterRecord?.();
+    if (!entry) return applied;
+    await reporter.quiesce(waitMs);
+    try {
+      await this.deps.drainer.drainOne(entry.jobId);
+    } catch (err) {
+      // Still in the outbox: the periodic drain (here or elsewhere) queues it once due.
+      logger.warn({ runId: report.runId, err: String(err) }, 'final pushes not queued yet');
+    }
+    return applied;
+  }
+}
