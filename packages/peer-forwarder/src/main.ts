@@ -62,6 +62,7 @@ async function main(): Promise<void> {
     allow: forwarder.allow,
     tls,
     tuning: { ...config.forwarder.upstream, useSystemRoots: config.forwarder.tls.useSystemRoots },
+    limits: config.forwarder.limits,
     peerRefreshMs: config.forwarder.peerRefreshMs,
     logger,
     registry,

@@ -26,7 +26,8 @@ export type UpstreamErrorCode =
   | 'UPSTREAM_CLOSED'
   | 'UPSTREAM_POOL_CLOSED'
   | 'UPSTREAM_UPLOAD_STALLED'
-  | 'UPSTREAM_BODY_LENGTH';
+  | 'UPSTREAM_BODY_LENGTH'
+  | 'UPSTREAM_QUEUE_TIMEOUT';
 
 export class UpstreamError extends Error {
   constructor(
@@ -49,8 +50,12 @@ export interface PoolLimits {
   connectTimeoutMs: number;
   /** Request sent until the response head arrived (no progress for this long). */
   headersTimeoutMs: number;
-  /** No response body bytes for this long (not counted while the peer's side holds us back); also the upload stall limit. */
+  /** No response body bytes for this long (not counted while the peer's side holds us back); also how long the upstream may stop taking an upload. */
   bodyTimeoutMs: number;
+  /** Longest wait for a free connection (`forwarder.limits.queueMs`); then the request fails (503). */
+  queueTimeoutMs: number;
+  /** Longest silence of the peer inside a streamed upload (`forwarder.limits.bodyIdleMs`); then 408. */
+  uploadIdleMs: number;
 }
 
 /** TLS material of the client side. */
@@ -158,10 +163,25 @@ export class UpstreamPool {
     const conn = this.idle.pop();
     if (conn) conn.assign(exchange);
     else {
+      this.enqueue(exchange);
       this.waiting.push(exchange);
       this.grow();
     }
     return exchange;
+  }
+
+  /** Starts the wait limit of an exchange that found no free connection. */
+  private enqueue(exchange: Exchange): void {
+    exchange.queueTimer ??= setTimeout(() => {
+      exchange.queueTimer = undefined;
+      this.unqueue(exchange);
+      exchange.fail(
+        new UpstreamError(
+          'UPSTREAM_QUEUE_TIMEOUT',
+          `no free upstream connection within ${this.limits.queueTimeoutMs} ms (all ${this.limits.connections} busy)`,
+        ),
+      );
+    }, this.limits.queueTimeoutMs);
   }
 
   /** Closes idle connections now and busy ones when their exchange ends (or after `graceMs`). */
@@ -188,6 +208,7 @@ export class UpstreamPool {
   /** @internal An exchange that was not sent after all goes first in line again. */
   requeue(exchange: Exchange): void {
     if (exchange.finished) return;
+    this.enqueue(exchange);
     this.waiting.unshift(exchange);
     this.grow();
   }
@@ -256,6 +277,8 @@ class Exchange implements PoolExchange {
   /** A primer's answer closed its connection once: this exchange goes without one. */
   primerRefused = false;
   bodyBytesSent = 0;
+  /** Runs while the exchange waits for a connection (queueTimeoutMs). */
+  queueTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly req: PoolRequest,
@@ -266,6 +289,7 @@ class Exchange implements PoolExchange {
   abort(): void {
     if (this.finished) return;
     this.finished = true;
+    this.dequeued();
     if (this.conn) this.conn.destroy();
     else this.pool.unqueue(this);
   }
@@ -278,7 +302,15 @@ class Exchange implements PoolExchange {
   fail(err: Error): void {
     if (this.finished) return;
     this.finished = true;
+    this.dequeued();
     this.handler.onError(err);
+  }
+
+  /** A connection took it (or it ended): the wait limit is off. */
+  dequeued(): void {
+    if (this.queueTimer === undefined) return;
+    clearTimeout(this.queueTimer);
+    this.queueTimer = undefined;
   }
 }
 
@@ -353,6 +385,7 @@ class Connection {
   }
 
   assign(exchange: Exchange): void {
+    exchange.dequeued();
     this.exchange = exchange;
     exchange.conn = this;
     this.sent = false;
@@ -479,9 +512,13 @@ class Connection {
       if (!ok) {
         source.pause();
         this.uploadBlocked = true;
+        // Now the upstream is the slow side: its bound applies.
+        if (this.timer === Timer.Upload) this.setTimer(Timer.Upload, this.pool.limits.bodyTimeoutMs);
         this.socket.once('drain', () => {
           this.uploadBlocked = false;
-          if (this.exchange === exchange) source.resume();
+          if (this.exchange !== exchange) return;
+          if (this.timer === Timer.Upload) this.setTimer(Timer.Upload, this.pool.limits.uploadIdleMs);
+          source.resume();
         });
       }
     };
@@ -656,7 +693,7 @@ class Connection {
               )
             : new UpstreamError(
                 'UPSTREAM_UPLOAD_STALLED',
-                `peer sent no request body bytes for ${this.pool.limits.bodyTimeoutMs} ms`,
+                `peer sent no request body bytes for ${this.pool.limits.uploadIdleMs} ms`,
               ),
         );
         return;
@@ -671,7 +708,12 @@ class Connection {
     const value =
       kind === Timer.None
         ? 0
-        : (ms ?? (kind === Timer.Headers ? limits.headersTimeoutMs : limits.bodyTimeoutMs));
+        : (ms ??
+          (kind === Timer.Headers
+            ? limits.headersTimeoutMs
+            : kind === Timer.Upload
+              ? limits.uploadIdleMs
+              : limits.bodyTimeoutMs));
     this.socket.setTimeout(value);
   }
 
