@@ -351,6 +351,11 @@ class PeerConnection implements PoolResponseHandler {
     if (this.phase !== Phase.Relaying) return true;
     this.log!.bytesOut += chunk.length;
     if (this.noBody) return true;
+    // Most answers fit the socket's buffer: the spool is built only for one that does not.
+    if (this.spool === null && this.socket.writableLength + chunk.length < this.fp.ctx.spool.memoryBytes) {
+      this.writeBody(chunk);
+      return true;
+    }
     this.spool ??= new ResponseSpool(this.fp.ctx.spool, this.sink, {
       resume: () => this.upstream?.resume(),
       stalled: () => this.stalled(),

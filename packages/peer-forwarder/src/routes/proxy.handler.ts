@@ -180,6 +180,11 @@ class Exchange implements PoolResponseHandler {
 
   onData(chunk: Buffer): boolean {
     this.log.bytesOut += chunk.length;
+    // Most answers fit the socket's buffer: the spool is built only for one that does not.
+    if (this.spool === null && this.res.writableLength + chunk.length < this.ctx.spool.memoryBytes) {
+      this.res.write(chunk);
+      return true;
+    }
     this.spool ??= new ResponseSpool(this.ctx.spool, this.res, {
       resume: () => this.upstream?.resume(),
       stalled: () => this.stalled(),
