@@ -1,15 +1,30 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { createAdminApp, redisReadiness, type RedisKeys, type TlsMaterial } from '@rps/common';
+import {
+  createAdminApp,
+  redisReadiness,
+  type ErrorBody,
+  type RedisKeys,
+  type TlsMaterial,
+} from '@rps/common';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { DEFAULT_LIMITS, type ForwarderLimits } from './forwarder.options';
 import { FastPath } from './routes/fast-path.handler';
-import { createRequestHandler, type RouteContext } from './routes/proxy.handler';
+import {
+  ExchangeLog,
+  createRequestHandler,
+  endWithJsonError,
+  requestTimeoutBody,
+  sourceOf,
+  type RouteContext,
+} from './routes/proxy.handler';
 import { createUpgradeHandler } from './routes/upgrade.handler';
 import { AccessList } from './services/access-list.service';
 import { AccessLog } from './services/access-log.service';
+import { ConnectionCaps } from './services/connection-caps.service';
 import { createForwarderMetrics } from './services/forwarder.metrics';
 import { PeerSync } from './services/peer-sync.service';
 import { createUpstream, type Upstream, type UpstreamTuning } from './services/upstream.service';
@@ -28,6 +43,8 @@ export interface ForwarderDeps {
   allow: readonly string[];
   tls: TlsMaterial;
   tuning: UpstreamTuning;
+  /** `forwarder.limits` (DEFAULT_LIMITS when absent). */
+  limits?: ForwarderLimits;
   peerRefreshMs: number;
   logger: Logger;
   registry: Registry;
@@ -63,6 +80,37 @@ export interface ForwarderService {
   flushAccessLog(): void;
 }
 
+/**
+ * What Node's parser refused or timed out (after the fast path handed the
+ * connection over), answered in the project's JSON shape and logged; the
+ * socket is then released after a linger.
+ */
+function clientError(ctx: RouteContext, err: NodeJS.ErrnoException, socket: Socket): void {
+  const inResponse = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || inResponse) {
+    socket.destroy();
+    return;
+  }
+  const { display, key } = sourceOf(socket);
+  let status = 400;
+  let body: ErrorBody = {
+    error: `malformed request (${err.code ?? err.message})`,
+    code: 'bad_request',
+    details: [],
+  };
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    body = requestTimeoutBody(
+      `request not received within ${ctx.limits.headMs} ms (head) or ${ctx.limits.requestMs} ms (whole)`,
+    );
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    body = { error: 'request head larger than 16 KiB', code: 'head_too_large', details: [] };
+  }
+  new ExchangeLog(ctx, '', '', display, ctx.accessList.checkKey(key)).finish(status);
+  endWithJsonError(socket, status, body, ctx.limits.lingerMs);
+}
+
 /** Builds the forwarder (STYLE.md: builds, never listens; main.ts or a test listens). */
 export function createService(deps: ForwarderDeps): ForwarderService {
   const log = deps.logger.child({ component: 'forwarder' });
@@ -79,9 +127,18 @@ export function createService(deps: ForwarderDeps): ForwarderService {
   // by loggablePath), so AccessLog writes it without pino's redaction and
   // serializers (see there); the child supplies bindings, level and destination.
   const accessLog = new AccessLog(deps.logger.child({ component: 'access' }), deps.accessLogBufferChars ?? 0);
+  const limits = deps.limits ?? DEFAULT_LIMITS;
+  // One count per source across all routes.
+  const caps = new ConnectionCaps(limits);
+  const spool = {
+    memoryBytes: limits.responseBufferBytes,
+    fileBytes: limits.responseFileBytes,
+    stallMs: limits.writeStallMs,
+  };
 
   const routes = deps.routes.map(({ name, upstream: target }): ForwarderRoute => {
-    const upstream = createUpstream(target, deps.tls, deps.tuning, (err) => {
+    const waits = { queueTimeoutMs: limits.queueMs, uploadIdleMs: limits.bodyIdleMs };
+    const upstream = createUpstream(target, deps.tls, deps.tuning, waits, (err) => {
       log.warn(
         { route: name, err: { message: err.message, code: (err as { code?: string }).code } },
         'upstream connection failed',
@@ -97,21 +154,29 @@ export function createService(deps: ForwarderDeps): ForwarderService {
       metrics,
       accessLog,
       timeouts: { connectMs: deps.tuning.connectTimeoutMs, headersMs: deps.tuning.headersTimeoutMs },
+      limits,
+      caps,
+      spool,
     };
-    // No whole-request deadline: a 100 MB upload from a slow peer may take
-    // long; idle sockets still time out through keepAliveTimeout/headersTimeout.
-    const server = http.createServer({ requestTimeout: 0 }, createRequestHandler(ctx));
+    // Node's server bounds what the fast path hands it: the head (checked
+    // every few seconds: its default checks every 30 s), the whole request,
+    // keep-alive idle. Node wants headersTimeout <= requestTimeout.
+    const server = http.createServer(
+      {
+        headersTimeout: Math.min(limits.headMs, limits.requestMs),
+        requestTimeout: limits.requestMs,
+        keepAliveTimeout: limits.keepAliveMs,
+        connectionsCheckingInterval: Math.min(5000, Math.max(50, Math.floor(limits.headMs / 4))),
+      },
+      createRequestHandler(ctx),
+    );
     // The fast path takes every connection first and hands to Node's own
     // connection handling what it does not serve (fast-path.handler.ts).
     const nodeConnectionListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
     server.removeAllListeners('connection');
-    const fastPath = new FastPath(
-      ctx,
-      (socket) => {
-        for (const listener of nodeConnectionListeners) listener.call(server, socket);
-      },
-      server.keepAliveTimeout,
-    );
+    const fastPath = new FastPath(ctx, (socket) => {
+      for (const listener of nodeConnectionListeners) listener.call(server, socket);
+    });
     server.on('connection', (socket: Socket) => fastPath.accept(socket));
     const upgradeSockets = new Set<Socket>();
     const onUpgrade = createUpgradeHandler(ctx);
@@ -120,11 +185,7 @@ export function createService(deps: ForwarderDeps): ForwarderService {
       socket.once('close', () => upgradeSockets.delete(socket));
       onUpgrade(req, socket, head);
     });
-    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (err.code !== 'ECONNRESET' && socket.writable)
-        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => clientError(ctx, err, socket));
     const dropUpgrades = () => {
       for (const socket of upgradeSockets) socket.destroy();
     };

@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     allow: forwarder.allowLoopback ? [...forwarder.allow, ...LOOPBACK_CIDRS] : forwarder.allow,
     tls,
     tuning: { ...config.forwarder.upstream, useSystemRoots: config.forwarder.tls.useSystemRoots },
+    limits: config.forwarder.limits,
     peerRefreshMs: config.forwarder.peerRefreshMs,
     logger,
     registry,

@@ -134,6 +134,10 @@ describe('peer-forwarder streaming (child process)', () => {
         `  tls: { cert: ${pki.paths.cert}, key: ${pki.paths.key}, ca: ${pki.paths.ca} }`,
         `  routes: { es: { listen: { host: 127.0.0.1, port: ${port} }, upstream: "${upstream.url}" } }`,
         '  allow: ["127.0.0.0/8"]',
+        // Answers spill to a temporary file for a slow peer (ResponseSpool);
+        // a cap below SIZE shows that past it the upstream is held back again,
+        // with memory as flat as without the file.
+        '  limits: { responseFileBytes: 16mb }',
       ].join('\n'),
     );
     child = spawn(process.execPath, [MAIN], {

@@ -197,6 +197,8 @@ describe('UpstreamPool against TLS upstreams that require a client certificate',
     connectTimeoutMs: 2000,
     headersTimeoutMs: 2000,
     bodyTimeoutMs: 2000,
+    queueTimeoutMs: 5000,
+    uploadIdleMs: 2000,
   };
 
   afterEach(async () => {

@@ -113,6 +113,33 @@ export function createConfigSchema(baseDir: string) {
           bodyTimeoutMs: z.number().int().min(100).default(300_000),
         })
         .prefault({}),
+      /** Bounds on every phase of a peer connection, and per-source connection caps (docs/forwarder.md, "Limits"). */
+      limits: z
+        .strictObject({
+          /** Connection accepted (or a later request begun) until its head is complete; then 408. */
+          headMs: z.number().int().min(100).default(20_000),
+          /** Silence inside a request body from the peer; then 408. */
+          bodyIdleMs: z.number().int().min(100).default(30_000),
+          /** Request begun until it is completely received; then 408. */
+          requestMs: z.number().int().min(100).default(300_000),
+          /** A peer that takes no response bytes for this long has its connection cut. */
+          writeStallMs: z.number().int().min(100).default(60_000),
+          /** Wait for a free upstream connection; then 503. */
+          queueMs: z.number().int().min(100).default(30_000),
+          /** Idle peer connection between requests; then closed. */
+          keepAliveMs: z.number().int().min(100).default(5000),
+          /** After a refusal or a connection's last answer: how long the peer may take to close before it is cut. */
+          lingerMs: z.number().int().min(0).default(2000),
+          /** Open connections per source that is not allowed (each gets its 403 and lingers). */
+          connectionsPerStranger: z.number().int().min(1).default(4),
+          /** Open connections per allowed source (a peer, or an address in `allow`). */
+          connectionsPerPeer: z.number().int().min(1).default(128),
+          /** Response bytes held in memory per answer before they spill to a temporary file. */
+          responseBufferBytes: byteSize.default(1024 ** 2),
+          /** Cap of that temporary file per answer (0: no file); past it the upstream waits for the peer. */
+          responseFileBytes: byteSize.default(256 * 1024 ** 2),
+        })
+        .prefault({}),
       /** Full re-read of the peer registry; peer events cover the fast path. */
       peerRefreshMs: z.number().int().min(100).default(5000),
       routes: z

@@ -6,11 +6,14 @@ import { readFastRequest } from '../services/fast-request.parser';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../services/proxy-headers.service';
 import { classifyUpstreamError } from '../services/upstream-error.service';
 import type { PoolExchange, PoolResponseHandler } from '../services/upstream-pool.service';
+import { ResponseSpool, type SpoolSink } from '../services/response-spool.service';
 import {
   CLIENT_CLOSED,
+  endAndLinger,
   endWithJsonError,
   ExchangeLog,
   forbiddenBody,
+  requestTimeoutBody,
   SMALL_BODY_MAX_BYTES,
   sourceOf,
   type RouteContext,
@@ -31,6 +34,10 @@ import {
  * (`proxy.handler.ts`), which serves it from then on, with its own parser's
  * checks and error answers. Both paths share the access decision, header
  * hygiene, upstream pool, access log and metrics.
+ *
+ * Every phase of a connection is bounded (`forwarder.limits`, see Phase), and
+ * a connection that carries no more requests is released after a short
+ * linger, never left half-open.
  */
 
 /** Node's default header size limit: a larger head goes to Node's server, which answers 431. */
@@ -51,15 +58,37 @@ export class FastPath {
     readonly ctx: RouteContext,
     /** Gives a connection to Node's HTTP server (its own 'connection' listener). */
     readonly handOff: (socket: Socket) => void,
-    /** Idle time after which a keep-alive connection is closed (Node's `keepAliveTimeout`). */
-    readonly keepAliveTimeoutMs: number,
   ) {
-    this.keepAliveLine = `keep-alive: timeout=${Math.floor(keepAliveTimeoutMs / 1000)}\r\n`;
+    this.keepAliveLine = `keep-alive: timeout=${Math.floor(ctx.limits.keepAliveMs / 1000)}\r\n`;
   }
 
-  /** The listener's 'connection' handler. */
+  /**
+   * The listener's 'connection' handler. The source is known now, so the
+   * access decision and the per-source cap come before any byte is read: a
+   * stranger gets its 403 at once (no head to wait for, no slowloris), and
+   * one over its cap is dropped without an answer.
+   */
   accept(socket: Socket): void {
-    this.connections.add(new PeerConnection(this, socket));
+    const { ctx } = this;
+    const source = sourceOf(socket);
+    const key = source.key;
+    if (key === null) {
+      socket.destroy();
+      return;
+    }
+    const access = ctx.accessList.checkKey(key);
+    if (!ctx.caps.admit(key, access.allowed)) {
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => ctx.caps.release(key));
+    if (!access.allowed) {
+      // Logged without method and path: no request was read.
+      new ExchangeLog(ctx, '', '', source.display, access).finish(403);
+      endWithJsonError(socket, 403, forbiddenBody(source.display), ctx.limits.lingerMs);
+      return;
+    }
+    this.connections.add(new PeerConnection(this, socket, source));
   }
 
   /** Shutdown: idle connections are closed now, busy ones after their answer. */
@@ -69,55 +98,107 @@ export class FastPath {
   }
 }
 
+/**
+ * Where a fast-path connection is; each phase has its bound (`forwarder.limits`):
+ *
+ * | phase | waits for | bound |
+ * |---|---|---|
+ * | Head | the first request, in one read | `headMs`, then 408 |
+ * | Idle | the next request (keep-alive) | `keepAliveMs`, then closed |
+ * | Body | the rest of a small body | `bodyIdleMs` of silence, `requestMs` in all, then 408 |
+ * | Relaying | the upstream's answer, and the peer to take it | the pool's timeouts; `writeStallMs` (ResponseSpool) |
+ * | Released | nothing: ended, lingering or handed to Node | `lingerMs` (endAndLinger) |
+ */
+const enum Phase {
+  Head,
+  Idle,
+  Body,
+  Relaying,
+  Released,
+}
+
+/** Legal moves between phases (STYLE.md 14); anything else is a bug. */
+const NEXT: Record<Phase, readonly Phase[]> = {
+  [Phase.Head]: [Phase.Body, Phase.Relaying, Phase.Released],
+  [Phase.Idle]: [Phase.Body, Phase.Relaying, Phase.Released],
+  [Phase.Body]: [Phase.Relaying, Phase.Released],
+  [Phase.Relaying]: [Phase.Idle, Phase.Released],
+  [Phase.Released]: [],
+};
+
 /** One peer connection on the fast path, one request at a time. */
 class PeerConnection implements PoolResponseHandler {
+  private phase = Phase.Head;
   private buf: Buffer = EMPTY;
-  /** A request is being read or relayed. */
-  private busy = false;
-  /** Body bytes still to arrive before the request can be relayed. */
+  /** Body bytes still to arrive before the request can be relayed (Body phase). */
   private bodyNeeded = 0;
+  /** When the request in the Body phase must be complete (Date.now() ms). */
+  private requestDeadline = 0;
   private head: RequestHead | null = null;
   private closeAfter = false;
   private log: ExchangeLog | null = null;
   private upstream: PoolExchange | null = null;
+  private spool: ResponseSpool | null = null;
   private status = 0;
   private headSent = false;
   private chunkedOut = false;
   private noBody = false;
-  private done = false;
-  private readonly source: SourceInfo;
   private readonly onSocketData = (chunk: Buffer) => this.received(chunk);
   private readonly onTimeout = () => this.timedOut();
   private readonly onClose = () => this.closed();
   private readonly onSocketEnd = () => this.peerEnded();
-  private readonly onDrain = () => this.upstream?.resume();
+  /** The spool's view of the peer: body chunks go out framed as the answer's head said. */
+  private readonly sink: SpoolSink;
 
   constructor(
     private readonly fp: FastPath,
     private readonly socket: Socket,
+    private readonly source: SourceInfo,
   ) {
-    this.source = sourceOf(socket);
-    socket.setTimeout(fp.keepAliveTimeoutMs);
+    socket.setTimeout(fp.ctx.limits.headMs);
     socket.on('data', this.onSocketData);
     socket.on('timeout', this.onTimeout);
     socket.on('error', noop);
     socket.on('close', this.onClose);
     socket.on('end', this.onSocketEnd);
+    this.sink = {
+      write: (chunk: Buffer) => this.writeBody(chunk),
+      get writableLength() {
+        return socket.writableLength;
+      },
+      once: (event: 'drain', listener: () => void) => socket.once(event, listener),
+      off: (event: 'drain', listener: () => void) => socket.off(event, listener),
+    };
+  }
+
+  private to(next: Phase): void {
+    if (!NEXT[this.phase].includes(next))
+      throw new Error(`fast path: illegal phase change ${this.phase} -> ${next}`);
+    this.phase = next;
   }
 
   closeIfIdle(): void {
-    if (!this.busy && !this.done) this.finishConnection();
+    if (this.phase === Phase.Head || this.phase === Phase.Idle) this.release();
   }
 
   private received(chunk: Buffer): void {
-    if (this.done) return;
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    if (!this.busy) {
-      this.next();
-      return;
+    switch (this.phase) {
+      case Phase.Head:
+      case Phase.Idle:
+        this.next();
+        return;
+      case Phase.Body:
+        if (this.buf.length >= this.bodyNeeded) this.relayWithBody();
+        else if (Date.now() >= this.requestDeadline)
+          this.tooSlow(`request not complete within ${this.fp.ctx.limits.requestMs} ms`);
+        else this.socket.setTimeout(this.bodyTimeout());
+        return;
+      case Phase.Relaying:
+        if (this.buf.length > MAX_BUFFERED_BYTES) this.socket.pause();
+        return;
+      default:
     }
-    if (this.bodyNeeded > 0 && this.buf.length >= this.bodyNeeded) this.relayWithBody();
-    else if (this.buf.length > this.bodyNeeded + MAX_BUFFERED_BYTES) this.socket.pause();
   }
 
   /** Starts on the next request in the buffer, if its head is complete. */
@@ -132,9 +213,9 @@ class PeerConnection implements PoolResponseHandler {
     }
     const { head, bodyLength: length } = request;
     if (request.close) this.closeAfter = true;
-    this.busy = true;
     this.head = head;
     this.buf = this.buf.subarray(request.headBytes);
+    // Still decided per request: a removed peer's open connection is refused on its next request.
     const access = this.fp.ctx.accessList.checkKey(this.source.key);
     this.log = new ExchangeLog(this.fp.ctx, head.method, head.target, this.source.display, access);
     if (!access.allowed) {
@@ -142,23 +223,35 @@ class PeerConnection implements PoolResponseHandler {
       this.answerError(403, forbiddenBody(this.source.display));
       return;
     }
-    if (length === 0) this.relay(null);
-    else {
+    if (length === 0 || this.buf.length >= length) {
       this.bodyNeeded = length;
-      if (this.buf.length >= length) this.relayWithBody();
+      this.relayWithBody();
+      return;
     }
+    this.to(Phase.Body);
+    this.bodyNeeded = length;
+    this.requestDeadline = Date.now() + this.fp.ctx.limits.requestMs;
+    this.socket.setTimeout(this.bodyTimeout());
+  }
+
+  /** Silence allowed now in the Body phase: the idle bound, or less when the request's deadline is nearer. */
+  private bodyTimeout(): number {
+    return Math.max(1, Math.min(this.fp.ctx.limits.bodyIdleMs, this.requestDeadline - Date.now()));
   }
 
   private relayWithBody(): void {
     const n = this.bodyNeeded;
-    const body = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    this.bodyNeeded = 0;
-    this.log!.bytesIn = n;
-    this.relay(body);
-  }
-
-  private relay(body: Buffer | null): void {
+    let body: Buffer | null = null;
+    if (n > 0) {
+      body = this.buf.subarray(0, n);
+      this.buf = this.buf.subarray(n);
+      this.bodyNeeded = 0;
+      this.log!.bytesIn = n;
+    }
+    this.to(Phase.Relaying);
+    // The upstream side has its own timeouts (the pool's) and the peer's
+    // reading its own (the spool's): no idle bound while relaying.
+    this.socket.setTimeout(0);
     const head = this.head!;
     const { upstream } = this.fp.ctx;
     this.upstream = upstream.pool.request(
@@ -173,7 +266,7 @@ class PeerConnection implements PoolResponseHandler {
   }
 
   onHead(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
-    if (this.done) return;
+    if (this.phase !== Phase.Relaying) return;
     const headers = downstreamResponseHeaders(rawHeaders);
     let out = `HTTP/1.1 ${statusCode} ${statusMessage || STATUS_CODES[statusCode] || ''}\r\n`;
     let hasLength = false;
@@ -196,30 +289,62 @@ class PeerConnection implements PoolResponseHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.done) return true;
+    if (this.phase !== Phase.Relaying) return true;
     this.log!.bytesOut += chunk.length;
     if (this.noBody) return true;
-    let ok: boolean;
-    if (this.chunkedOut) {
-      this.socket.cork();
-      this.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    // Most answers fit the socket's buffer: the spool is built only for one that does not.
+    if (this.spool === null && this.socket.writableLength + chunk.length < this.fp.ctx.spool.memoryBytes) {
+      this.writeBody(chunk);
+      return true;
+    }
+    this.spool ??= new ResponseSpool(this.fp.ctx.spool, this.sink, {
+      resume: () => this.upstream?.resume(),
+      stalled: () => this.stalled(),
+    });
+    return this.spool.push(chunk);
+  }
+
+  private writeBody(chunk: Buffer): void {
+    if (!this.chunkedOut) {
       this.socket.write(chunk);
-      ok = this.socket.write('\r\n', 'latin1');
-      this.socket.uncork();
-    } else ok = this.socket.write(chunk);
-    if (!ok) this.socket.once('drain', this.onDrain);
-    return ok;
+      return;
+    }
+    this.socket.cork();
+    this.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    this.socket.write(chunk);
+    this.socket.write('\r\n', 'latin1');
+    this.socket.uncork();
   }
 
   onEnd(): void {
-    if (this.done) return;
+    if (this.phase !== Phase.Relaying) return;
+    this.upstream = null;
+    if (this.spool) this.spool.end(() => this.answered());
+    else this.answered();
+  }
+
+  /** The whole answer is on its way to the peer. */
+  private answered(): void {
+    if (this.phase !== Phase.Relaying) return;
     if (this.chunkedOut) this.socket.write('0\r\n\r\n', 'latin1');
     this.log!.finish(this.status);
     this.endExchange();
   }
 
+  /** The peer took no bytes for writeStallMs: it must not hold the answer (or the upstream) longer. */
+  private stalled(): void {
+    if (this.phase !== Phase.Relaying) return;
+    const ms = this.fp.ctx.limits.writeStallMs;
+    this.log!.finish(this.status, {
+      kind: 'peer',
+      error: `response cut: peer took no response bytes for ${ms} ms`,
+    });
+    this.cut();
+  }
+
   onError(err: Error): void {
-    if (this.done) return;
+    if (this.phase !== Phase.Relaying) return;
+    this.upstream = null;
     const log = this.log!;
     const failure = classifyUpstreamError(err, this.fp.ctx.timeouts);
     const error = failure.body.error;
@@ -227,8 +352,7 @@ class PeerConnection implements PoolResponseHandler {
       // Too late for an error answer: cut the connection so the peer sees a
       // truncated response instead of a clean end.
       log.finish(this.status, { kind: failure.kind, error: `response cut: ${error}` });
-      this.done = true;
-      this.socket.destroy();
+      this.cut();
       return;
     }
     log.finish(failure.status, { kind: failure.kind, error });
@@ -237,82 +361,113 @@ class PeerConnection implements PoolResponseHandler {
 
   /** The exchange is over: next request, or close. */
   private endExchange(): void {
-    this.busy = false;
+    this.spool = null;
     this.head = null;
     this.log = null;
     this.upstream = null;
     this.headSent = false;
     this.status = 0;
     if (this.closeAfter || this.fp.closing) {
-      this.finishConnection();
+      this.release();
       return;
     }
+    this.to(Phase.Idle);
+    this.socket.setTimeout(this.fp.ctx.limits.keepAliveMs);
     if (this.socket.isPaused()) this.socket.resume();
     this.next();
   }
 
-  /** An error answer (JSON, the project's shape); the connection closes after it. */
+  /** The peer sent too slowly: 408, and the connection is released. */
+  private tooSlow(what: string): void {
+    this.log?.finish(408);
+    this.answerError(408, requestTimeoutBody(what));
+  }
+
+  /** An error answer (JSON, the project's shape); the connection is released after it. */
   private answerError(status: number, body: ErrorBody): void {
-    endWithJsonError(this.socket, status, body);
-    this.stop();
+    this.detach();
+    endWithJsonError(this.socket, status, body, this.fp.ctx.limits.lingerMs);
   }
 
-  private finishConnection(): void {
-    this.socket.end();
-    this.stop();
+  /** No more requests on this connection: our side ends, the socket is released after a linger. */
+  private release(): void {
+    this.detach();
+    endAndLinger(this.socket, this.fp.ctx.limits.lingerMs);
   }
 
-  /** No more requests on this connection. */
-  private stop(): void {
-    this.done = true;
+  /** Ends the connection at once: the peer must see a truncated answer, not a clean end. */
+  private cut(): void {
+    this.detach();
+    this.socket.destroy();
+  }
+
+  /** Leaves the socket to endAndLinger (or to its end): no more of our listeners, timers or buffers. */
+  private detach(): void {
+    if (this.phase === Phase.Released) return;
+    this.to(Phase.Released);
+    this.upstream?.abort();
+    this.upstream = null;
+    this.spool?.dispose();
+    this.spool = null;
     this.buf = EMPTY;
+    this.fp.connections.delete(this);
+    this.socket.setTimeout(0);
     this.socket.off('data', this.onSocketData);
-    this.socket.resume(); // discard whatever the peer still sends until it closes
+    this.socket.off('timeout', this.onTimeout);
+    this.socket.off('end', this.onSocketEnd);
   }
 
   /** The peer closed its sending side: the request in progress is answered, then the connection closes. */
   private peerEnded(): void {
-    if (this.done) return;
-    if (this.busy && this.bodyNeeded > 0) {
-      // The body will never be complete: nothing was relayed.
-      this.log?.finish(CLIENT_CLOSED);
-      this.finishConnection();
-    } else if (!this.busy) this.finishConnection();
-    else this.closeAfter = true;
+    switch (this.phase) {
+      case Phase.Body:
+        // The body will never be complete: nothing was relayed.
+        this.log?.finish(CLIENT_CLOSED);
+        this.release();
+        return;
+      case Phase.Relaying:
+        this.closeAfter = true;
+        return;
+      default:
+        this.release();
+    }
   }
 
   private timedOut(): void {
-    if (this.busy) {
-      // A slow upstream is the upstream pool's to time out; keep watching.
-      this.socket.setTimeout(this.fp.keepAliveTimeoutMs);
-      return;
+    const { limits } = this.fp.ctx;
+    switch (this.phase) {
+      case Phase.Head:
+        this.tooSlow(`no complete request head within ${limits.headMs} ms`);
+        return;
+      case Phase.Body:
+        this.tooSlow(
+          Date.now() >= this.requestDeadline
+            ? `request not complete within ${limits.requestMs} ms`
+            : `request body idle for ${limits.bodyIdleMs} ms`,
+        );
+        return;
+      case Phase.Idle:
+        // As Node's server does with an idle keep-alive connection.
+        this.detach();
+        this.socket.destroy();
+        return;
+      default:
     }
-    this.socket.destroy();
   }
 
   private closed(): void {
-    this.fp.connections.delete(this);
-    if (this.busy && !this.done) {
-      this.done = true;
-      this.upstream?.abort();
-      this.log?.finish(CLIENT_CLOSED);
-    }
-    this.done = true;
+    if (this.phase === Phase.Relaying || this.phase === Phase.Body) this.log?.finish(CLIENT_CLOSED);
+    this.detach();
   }
 
   /** Gives the connection, with its unread bytes, to Node's HTTP server for good. */
   private handOff(): void {
     const socket = this.socket;
-    this.done = true;
-    this.fp.connections.delete(this);
-    socket.off('data', this.onSocketData);
-    socket.off('timeout', this.onTimeout);
+    const unread = this.buf;
+    this.detach();
     socket.off('close', this.onClose);
-    socket.off('end', this.onSocketEnd);
     socket.off('error', noop);
-    socket.setTimeout(0);
-    if (this.buf.length > 0) socket.unshift(this.buf);
-    this.buf = EMPTY;
+    if (unread.length > 0) socket.unshift(unread);
     this.fp.handOff(socket);
   }
 }

@@ -13,6 +13,9 @@ import {
 import { classifyUpstreamError, type UpstreamErrorKind } from '../services/upstream-error.service';
 import type { PoolExchange, PoolRequest, PoolResponseHandler } from '../services/upstream-pool.service';
 import type { Upstream } from '../services/upstream.service';
+import type { ForwarderLimits } from '../forwarder.options';
+import type { ConnectionCaps } from '../services/connection-caps.service';
+import { ResponseSpool, type SpoolLimits } from '../services/response-spool.service';
 
 /** Everything one route's handlers need. */
 export interface RouteContext {
@@ -23,6 +26,12 @@ export interface RouteContext {
   /** The access log: one line per request. */
   accessLog: AccessLog;
   timeouts: { connectMs: number; headersMs: number };
+  /** `forwarder.limits`: bounds on each phase of a peer connection. */
+  limits: ForwarderLimits;
+  /** Open connections per source, shared by all routes. */
+  caps: ConnectionCaps;
+  /** The response buffering limits, from `limits`. */
+  spool: SpoolLimits;
 }
 
 /** Status logged and counted when the peer went away before the answer was complete (nginx's convention). */
@@ -40,18 +49,49 @@ export function sendJsonError(res: ServerResponse, status: number, body: ErrorBo
 }
 
 /**
- * The same JSON error answer written straight on a raw socket, which is then
- * ended: for the fast path and for upgrades, where no ServerResponse exists.
+ * The same JSON error answer written straight on a raw socket, which then
+ * lingers (see endAndLinger): for the fast path, upgrades and Node's client
+ * errors, where no ServerResponse exists.
  */
-export function endWithJsonError(socket: Socket, status: number, body: ErrorBody): void {
+export function endWithJsonError(socket: Socket, status: number, body: ErrorBody, lingerMs: number): void {
   const payload = JSON.stringify(body);
-  socket.end(
+  endAndLinger(
+    socket,
+    lingerMs,
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
       'content-type: application/json; charset=utf-8\r\n' +
       `content-length: ${Buffer.byteLength(payload)}\r\n` +
       'connection: close\r\n\r\n' +
       payload,
   );
+}
+
+/**
+ * Ends our side of a connection that carries no more requests and releases
+ * it: input is read and discarded (destroying a socket with unread input
+ * sends a reset, which can wipe the answer from the peer's buffer before it
+ * reads it), and the socket is destroyed when the peer closes its side or
+ * after `lingerMs`, whichever comes first, never left half-open (the
+ * listener allows half-open sockets, as Node's HTTP server does).
+ */
+export function endAndLinger(socket: Socket, lingerMs: number, data = ''): void {
+  if (socket.destroyed) return;
+  socket.on('error', noop);
+  const release = () => socket.destroy();
+  if (socket.readableEnded) {
+    socket.end(data, release);
+    return;
+  }
+  socket.once('end', release);
+  const timer = setTimeout(release, lingerMs);
+  socket.once('close', () => clearTimeout(timer));
+  socket.resume();
+  socket.end(data);
+}
+
+/** The 408 body for a peer that was too slow to send its request. */
+export function requestTimeoutBody(what: string): ErrorBody {
+  return { error: what, code: 'request_timeout', details: [] };
 }
 
 /** The 403 body for a source that is neither a registered peer nor in `forwarder.allow`. */
@@ -111,6 +151,8 @@ export class ExchangeLog {
 class Exchange implements PoolResponseHandler {
   upstream: PoolExchange | undefined;
   private clientGone = false;
+  /** Buffers the answer for a peer slower than the upstream (see ResponseSpool). */
+  private spool: ResponseSpool | null = null;
 
   constructor(
     private readonly ctx: RouteContext,
@@ -118,6 +160,7 @@ class Exchange implements PoolResponseHandler {
     private readonly log: ExchangeLog,
   ) {
     res.on('close', () => {
+      this.spool?.dispose();
       if (res.writableFinished) return;
       this.clientGone = true;
       this.upstream?.abort();
@@ -137,15 +180,38 @@ class Exchange implements PoolResponseHandler {
 
   onData(chunk: Buffer): boolean {
     this.log.bytesOut += chunk.length;
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', () => this.upstream?.resume());
-    return false;
+    // Most answers fit the socket's buffer: the spool is built only for one that does not.
+    if (this.spool === null && this.res.writableLength + chunk.length < this.ctx.spool.memoryBytes) {
+      this.res.write(chunk);
+      return true;
+    }
+    this.spool ??= new ResponseSpool(this.ctx.spool, this.res, {
+      resume: () => this.upstream?.resume(),
+      stalled: () => this.stalled(),
+    });
+    return this.spool.push(chunk);
   }
 
   onEnd(): void {
-    this.res.end();
     this.countUpload();
+    if (this.spool) this.spool.end(() => this.finish());
+    else this.finish();
+  }
+
+  private finish(): void {
+    this.res.end();
     this.log.finish(this.res.statusCode);
+  }
+
+  /** The peer took nothing for writeStallMs: it must not hold the answer (or the upstream) any longer. */
+  private stalled(): void {
+    this.clientGone = true;
+    this.log.finish(this.res.statusCode, {
+      kind: 'peer',
+      error: `response cut: peer took no response bytes for ${this.ctx.limits.writeStallMs} ms`,
+    });
+    this.upstream?.abort();
+    this.res.destroy();
   }
 
   onError(err: Error): void {
@@ -205,6 +271,18 @@ export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, 
       return;
     }
     const url = req.url ?? '';
+    // Node's parser takes a repeated Host (and X-Forwarded-Host would carry
+    // the last one): refused here as on the fast path. None is Node's call
+    // (it answers 400 for HTTP/1.1; HTTP/1.0 has no Host rule).
+    if (hostCount(req.rawHeaders) > 1) {
+      log.finish(400);
+      sendJsonError(res, 400, {
+        error: 'request must not carry more than one Host header',
+        code: 'bad_host',
+        details: [],
+      });
+      return;
+    }
     // Origin-form only: the original's vhosts had `ProxyRequests On`, an open
     // forward proxy; absolute-form targets are refused here.
     if (!url.startsWith('/')) {
@@ -232,10 +310,19 @@ export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, 
       req.on('error', noop);
       request(null, { source: req, length: chunked ? null : length });
     } else if (length > 0) {
-      collectSmallBody(req, (body) => {
-        log.bytesIn = body.length;
-        request(body);
-      });
+      collectSmallBody(
+        req,
+        ctx.limits.bodyIdleMs,
+        (body) => {
+          log.bytesIn = body.length;
+          request(body);
+        },
+        () => {
+          log.finish(408);
+          const what = `request body idle for ${ctx.limits.bodyIdleMs} ms`;
+          sendJsonError(res, 408, requestTimeoutBody(what));
+        },
+      );
     } else {
       request(null);
     }
@@ -250,13 +337,36 @@ export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, 
  */
 export const SMALL_BODY_MAX_BYTES = 64 * 1024;
 
-function collectSmallBody(req: IncomingMessage, done: (body: Buffer) => void): void {
+/**
+ * Reads a small body whole. Node's requestTimeout bounds the whole request;
+ * silence inside the body is bounded here (`limits.bodyIdleMs`, then `idle`).
+ */
+function collectSmallBody(
+  req: IncomingMessage,
+  idleMs: number,
+  done: (body: Buffer) => void,
+  idle: () => void,
+): void {
   const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const timer = setTimeout(idle, idleMs);
+  req.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    timer.refresh();
+  });
   req.on('error', noop);
+  req.on('close', () => clearTimeout(timer));
   // A peer that goes away mid-body never reaches 'end'; the response's
   // 'close' handler logs it as 499.
-  req.on('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+  req.on('end', () => {
+    clearTimeout(timer);
+    done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  });
+}
+
+function hostCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
+  return n;
 }
 
 /** The declared body length; 0 when absent or unparseable (Node's parser already rejected bad values). */

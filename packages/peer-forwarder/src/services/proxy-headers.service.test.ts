@@ -18,6 +18,16 @@ describe('upstreamRequestHeaders', () => {
     expect(pairs(out)).toContainEqual(['accept', '*/*']);
   });
 
+  it('when a peer spells the identity header with underscores, in any case, then it is not forwarded either', () => {
+    const out = upstreamRequestHeaders(
+      ['x_ivis_cert_serial', '1', 'X_Ivis-Cert_SERIAL', '2', 'x_forwarded_host', 'evil', 'my_header', 'kept'],
+      client,
+    );
+    expect(names(out).map((n) => n.replace(/_/g, '-'))).not.toContain('x-ivis-cert-serial');
+    expect(names(out)).not.toContain('x_forwarded_host');
+    expect(pairs(out)).toContainEqual(['my_header', 'kept']);
+  });
+
   it('when a peer declares its body framing then it is not copied: the upstream client frames the body it sends', () => {
     const out = upstreamRequestHeaders(
       ['Content-Length', '5', 'content-length', '5', 'Transfer-Encoding', 'chunked', 'accept', '*/*'],

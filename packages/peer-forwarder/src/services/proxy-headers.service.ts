@@ -80,7 +80,11 @@ export function upstreamRequestHeaders(raw: readonly string[], client: ClientInf
     const lower = name.toLowerCase();
     if (lower === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
     else if (lower === 'host') host = value;
-    if (DROP_FROM_PEER.has(lower) || declared?.has(lower)) continue;
+    // Servers that map `_` to `-` (CGI-style environments) would read
+    // `x_ivis_cert_serial` as the identity header: underscore spellings of
+    // the dropped names go too.
+    const key = lower.includes('_') ? lower.replace(/_/g, '-') : lower;
+    if (DROP_FROM_PEER.has(key) || declared?.has(lower)) continue;
     out.push(name, value);
   }
   out.push('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${client.address}` : client.address);

@@ -1,7 +1,8 @@
 import type { ErrorBody } from '@rps/common';
 
 /** What went wrong with the upstream, as counted in metrics. */
-export type UpstreamErrorKind = 'timeout' | 'connect' | 'tls' | 'reset' | 'protocol' | 'peer' | 'shutdown';
+export type UpstreamErrorKind =
+  'timeout' | 'connect' | 'tls' | 'reset' | 'protocol' | 'peer' | 'shutdown' | 'queue';
 
 /** How an upstream failure is answered and counted. */
 export interface UpstreamFailure {
@@ -66,6 +67,8 @@ export function classifyUpstreamError(
   // Not the upstream's doing: the peer stalled its own upload, or we are stopping.
   if (code === 'UPSTREAM_UPLOAD_STALLED') return failure(408, 'peer', 'peer_timeout', messageOf(err));
   if (code === 'UPSTREAM_POOL_CLOSED') return failure(503, 'shutdown', 'shutting_down', messageOf(err));
+  // Every upstream connection stayed busy for forwarder.limits.queueMs.
+  if (code === 'UPSTREAM_QUEUE_TIMEOUT') return failure(503, 'queue', 'upstream_busy', messageOf(err));
   const detail = `${messageOf(err)}${code ? ` (${code})` : ''}`;
   if (TIMEOUT_CODES.has(code)) {
     const what =

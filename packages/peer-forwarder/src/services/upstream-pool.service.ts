@@ -26,7 +26,8 @@ export type UpstreamErrorCode =
   | 'UPSTREAM_CLOSED'
   | 'UPSTREAM_POOL_CLOSED'
   | 'UPSTREAM_UPLOAD_STALLED'
-  | 'UPSTREAM_BODY_LENGTH';
+  | 'UPSTREAM_BODY_LENGTH'
+  | 'UPSTREAM_QUEUE_TIMEOUT';
 
 export class UpstreamError extends Error {
   constructor(
@@ -49,8 +50,12 @@ export interface PoolLimits {
   connectTimeoutMs: number;
   /** Request sent until the response head arrived (no progress for this long). */
   headersTimeoutMs: number;
-  /** No response body bytes for this long (not counted while the peer's side holds us back); also the upload stall limit. */
+  /** No response body bytes for this long (not counted while the peer's side holds us back); also how long the upstream may stop taking an upload. */
   bodyTimeoutMs: number;
+  /** Longest wait for a free connection (`forwarder.limits.queueMs`); then the request fails (503). */
+  queueTimeoutMs: number;
+  /** Longest silence of the peer inside a streamed upload (`forwarder.limits.bodyIdleMs`); then 408. */
+  uploadIdleMs: number;
 }
 
 /** TLS material of the client side. */
@@ -158,10 +163,25 @@ export class UpstreamPool {
     const conn = this.idle.pop();
     if (conn) conn.assign(exchange);
     else {
+      this.enqueue(exchange);
       this.waiting.push(exchange);
       this.grow();
     }
     return exchange;
+  }
+
+  /** Starts the wait limit of an exchange that found no free connection. */
+  private enqueue(exchange: Exchange): void {
+    exchange.queueTimer ??= setTimeout(() => {
+      exchange.queueTimer = undefined;
+      this.unqueue(exchange);
+      exchange.fail(
+        new UpstreamError(
+          'UPSTREAM_QUEUE_TIMEOUT',
+          `no free upstream connection within ${this.limits.queueTimeoutMs} ms (all ${this.limits.connections} busy)`,
+        ),
+      );
+    }, this.limits.queueTimeoutMs);
   }
 
   /** Closes idle connections now and busy ones when their exchange ends (or after `graceMs`). */
@@ -188,6 +208,7 @@ export class UpstreamPool {
   /** @internal An exchange that was not sent after all goes first in line again. */
   requeue(exchange: Exchange): void {
     if (exchange.finished) return;
+    this.enqueue(exchange);
     this.waiting.unshift(exchange);
     this.grow();
   }
@@ -256,6 +277,8 @@ class Exchange implements PoolExchange {
   /** A primer's answer closed its connection once: this exchange goes without one. */
   primerRefused = false;
   bodyBytesSent = 0;
+  /** Runs while the exchange waits for a connection (queueTimeoutMs). */
+  queueTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly req: PoolRequest,
@@ -266,6 +289,7 @@ class Exchange implements PoolExchange {
   abort(): void {
     if (this.finished) return;
     this.finished = true;
+    this.dequeued();
     if (this.conn) this.conn.destroy();
     else this.pool.unqueue(this);
   }
@@ -278,10 +302,88 @@ class Exchange implements PoolExchange {
   fail(err: Error): void {
     if (this.finished) return;
     this.finished = true;
+    this.dequeued();
     this.handler.onError(err);
+  }
+
+  /** A connection took it (or it ended): the wait limit is off. */
+  dequeued(): void {
+    if (this.queueTimer === undefined) return;
+    clearTimeout(this.queueTimer);
+    this.queueTimer = undefined;
   }
 }
 
+/**
+ * Where a pool connection is (STYLE.md 14: one explicit value, each change
+ * asserted). The request side and the response side of an exchange are not
+ * independent: a response head before the whole upload is an early answer
+ * (UploadingAnswered), and only a fully sent request can be answered into
+ * reuse. The socket timeout follows the state (see timerOf).
+ *
+ * | state | exchange | the socket timeout bounds |
+ * |---|---|---|
+ * | Connecting | none | (connectTimer) TCP + TLS |
+ * | Idle | none | keep-alive idle time |
+ * | Priming | yes | the primer HEAD's answer (headersTimeoutMs) |
+ * | Uploading | yes | a streamed body: peer silence (uploadIdleMs) or upstream not taking it (bodyTimeoutMs) |
+ * | UploadingAnswered | yes | as Uploading; the response body flows meanwhile |
+ * | Waiting | yes | the response head (headersTimeoutMs) |
+ * | Receiving | yes | silence in the response body (bodyTimeoutMs) |
+ * | Held | yes | nothing: the peer's side holds the response back (the peer's own bounds apply) |
+ * | Closed / ConnectFailed | none | - |
+ */
+const enum State {
+  Connecting,
+  Idle,
+  Priming,
+  Uploading,
+  UploadingAnswered,
+  Waiting,
+  Receiving,
+  Held,
+  Closed,
+  ConnectFailed,
+}
+
+const STATE_NAMES = [
+  'Connecting',
+  'Idle',
+  'Priming',
+  'Uploading',
+  'UploadingAnswered',
+  'Waiting',
+  'Receiving',
+  'Held',
+  'Closed',
+  'ConnectFailed',
+];
+
+const bits = (...states: State[]) => states.reduce((mask, s) => mask | (1 << s), 0);
+const REQUEST_STARTS = [State.Priming, State.Uploading, State.Waiting] as const;
+/** Legal next states of each state, as bit masks (checked on every change). */
+const NEXT: readonly number[] = [
+  /* Connecting */ bits(State.Idle, State.ConnectFailed),
+  /* Idle */ bits(...REQUEST_STARTS, State.Idle, State.Closed),
+  /* Priming */ bits(State.Uploading, State.Waiting, State.Closed),
+  /* Uploading */ bits(State.UploadingAnswered, State.Waiting, State.Closed),
+  /* UploadingAnswered */ bits(State.Receiving, State.Held, State.Closed),
+  /* Waiting */ bits(State.Receiving, State.Closed),
+  /* Receiving */ bits(State.Held, State.Idle, State.Closed),
+  /* Held */ bits(State.Receiving, State.Idle, State.Closed),
+  /* Closed */ 0,
+  /* ConnectFailed */ 0,
+];
+const WITH_EXCHANGE = bits(
+  State.Priming,
+  State.Uploading,
+  State.UploadingAnswered,
+  State.Waiting,
+  State.Receiving,
+  State.Held,
+);
+
+/** What the socket timeout is set for: derived from the state, applied lazily (see onSocketData). */
 const enum Timer {
   None,
   Headers,
@@ -294,24 +396,19 @@ const enum Timer {
 class Connection {
   private readonly socket: tls.TLSSocket;
   private readonly parser: ResponseParser;
+  private state = State.Connecting;
+  /** The exchange in flight: set exactly in the states of WITH_EXCHANGE. */
   private exchange: Exchange | null = null;
-  private ready = false;
-  private dead = false;
   private socketError: Error | null = null;
   private connectTimer: NodeJS.Timeout | undefined;
-  private timer = Timer.None;
-  /** The request (head and body) is fully written. */
-  private sent = false;
-  /** The response is complete. */
-  private answered = false;
+  /** What the socket timeout is armed for now (a cache of the socket's setting). */
+  private armed = Timer.None;
+  // Facts about the connection's history and the last answer, not phases:
+  /** The last response allows another request on this connection. */
   private keepAlive = true;
   private keepAliveLimitMs = Infinity;
-  private paused = false;
-  private headSeen = false;
-  private uploadBlocked = false;
   /** A bodiless request went first on this connection (see prime). */
   private primed = false;
-  private priming = false;
   private requestsWritten = 0;
   /** The server renegotiated during a request: it has asked for (and got) the client certificate. */
   private certificateAsked = false;
@@ -334,13 +431,14 @@ class Connection {
     }, pool.limits.connectTimeoutMs);
     this.socket.once('secureConnect', () => {
       clearTimeout(this.connectTimer);
-      this.ready = true;
+      if (this.state !== State.Connecting) return;
+      this.to(State.Idle);
       pool.connected(this);
     });
     this.socket.on('session', (session: Buffer) => {
       // A new session once a request is under way is a TLS 1.2 renegotiation
       // (or TLS 1.3 tickets, where there is no renegotiation to fear).
-      if (this.requestsWritten > 0 || this.priming) this.certificateAsked = true;
+      if (this.requestsWritten > 0 || this.state === State.Priming) this.certificateAsked = true;
       pool.session = session;
     });
     this.socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
@@ -352,14 +450,28 @@ class Connection {
     this.socket.on('close', () => this.onSocketClose());
   }
 
+  /** Changes state; an illegal change is a bug in this file, not a network event. */
+  private to(next: State): void {
+    if ((NEXT[this.state]! & (1 << next)) === 0)
+      throw new Error(
+        `upstream connection: illegal change ${STATE_NAMES[this.state]} -> ${STATE_NAMES[next]}`,
+      );
+    // An exchange exactly while one is in flight (Closed may still hold an aborted one).
+    if (((WITH_EXCHANGE & (1 << next)) !== 0) !== (this.exchange !== null) && next !== State.Closed)
+      throw new Error(
+        `upstream connection: ${STATE_NAMES[next]} with${this.exchange ? '' : 'out'} an exchange`,
+      );
+    this.state = next;
+  }
+
+  private get dead(): boolean {
+    return this.state === State.Closed || this.state === State.ConnectFailed;
+  }
+
   assign(exchange: Exchange): void {
+    exchange.dequeued();
     this.exchange = exchange;
     exchange.conn = this;
-    this.sent = false;
-    this.answered = false;
-    this.paused = false;
-    this.headSeen = false;
-    this.uploadBlocked = false;
     const { req } = exchange;
     if (
       req.stream &&
@@ -387,23 +499,18 @@ class Connection {
    */
   private prime(exchange: Exchange): void {
     this.primed = true;
-    this.priming = true;
+    this.to(State.Priming);
     this.parser.reset('HEAD');
     this.socket.write(
       `HEAD ${exchange.req.path} HTTP/1.1${CRLF}host: ${this.pool.hostHeader}${CRLF}${CRLF}`,
       'latin1',
     );
-    this.sent = true;
-    this.setTimer(Timer.Headers);
+    this.arm(Timer.Headers);
   }
 
   /** The primer's answer is in: the real request follows on this connection, or waits for another one. */
   private afterPrimer(): void {
     const exchange = this.exchange!;
-    this.priming = false;
-    this.headSeen = false;
-    this.answered = false;
-    this.sent = false;
     if (!this.keepAlive || this.parser.extraBytes > 0) {
       // Nothing of the real request was sent: it can go on another connection,
       // without a primer this time (an upstream that closes after every HEAD
@@ -431,8 +538,9 @@ class Connection {
         stream.length === null
           ? `transfer-encoding: chunked${CRLF}${CRLF}`
           : `content-length: ${stream.length}${CRLF}${CRLF}`;
+      this.to(State.Uploading);
       this.socket.write(head, 'latin1');
-      this.setTimer(Timer.Upload);
+      this.arm(Timer.Upload);
       this.pump(exchange, stream.source, stream.length);
       return;
     }
@@ -446,15 +554,16 @@ class Connection {
       head += PAYLOAD_METHODS.has(req.method) ? `content-length: 0${CRLF}${CRLF}` : CRLF;
       this.socket.write(head, 'latin1');
     }
-    this.sent = true;
-    this.setTimer(Timer.Headers);
+    this.to(State.Waiting);
+    this.arm(Timer.Headers);
   }
 
   /** Streams a request body with backpressure; chunk-encodes it when its length is unknown. */
   private pump(exchange: Exchange, source: Readable, declared: number | null): void {
     const chunked = declared === null;
+    const uploading = () => this.state === State.Uploading || this.state === State.UploadingAnswered;
     const onData = (chunk: Buffer) => {
-      if (this.exchange !== exchange || this.dead) return;
+      if (this.exchange !== exchange || !uploading()) return;
       exchange.bodyBytesSent += chunk.length;
       if (declared !== null && exchange.bodyBytesSent > declared) {
         // More than the head announced would be read upstream as the start of
@@ -478,26 +587,36 @@ class Connection {
       } else ok = this.socket.write(chunk);
       if (!ok) {
         source.pause();
-        this.uploadBlocked = true;
+        // Now the upstream is the slow side: its bound applies.
+        this.arm(Timer.Upload, true);
         this.socket.once('drain', () => {
-          this.uploadBlocked = false;
-          if (this.exchange === exchange) source.resume();
+          if (this.exchange !== exchange || !uploading()) return;
+          this.arm(Timer.Upload, true);
+          source.resume();
         });
       }
     };
     const onEnd = () => {
       cleanup();
-      if (this.exchange !== exchange || this.dead) return;
+      if (this.exchange !== exchange || !uploading()) return;
       if (chunked) this.socket.write(`0${CRLF}${CRLF}`, 'latin1');
-      this.sent = true;
       // (An early complete answer destroyed the connection already: see onComplete.)
-      this.setTimer(this.headSeen ? Timer.Body : Timer.Headers);
+      if (this.state === State.Uploading) {
+        this.to(State.Waiting);
+        this.arm(Timer.Headers);
+      } else if (this.socket.isPaused()) {
+        this.to(State.Held);
+        this.arm(Timer.None);
+      } else {
+        this.to(State.Receiving);
+        this.arm(Timer.Body);
+      }
     };
     const onAbort = () => {
       cleanup();
       // The peer went away mid-body: the upstream must not take a truncated
       // body for a whole one, so the connection goes.
-      if (this.exchange === exchange && !this.sent) this.destroy();
+      if (this.exchange === exchange && uploading()) this.destroy();
     };
     const cleanup = () => {
       source.off('data', onData);
@@ -506,7 +625,7 @@ class Connection {
       source.off('error', onAbort);
     };
     const onClose = () => {
-      if (!this.sent) onAbort();
+      if (this.exchange === exchange && uploading()) onAbort();
     };
     source.on('data', onData);
     source.once('end', onEnd);
@@ -516,19 +635,22 @@ class Connection {
   }
 
   resumeResponse(exchange: Exchange): void {
-    if (this.exchange !== exchange || !this.paused || this.dead) return;
-    this.paused = false;
-    this.setTimer(Timer.Body);
-    this.socket.resume();
+    if (this.exchange !== exchange) return;
+    if (this.state === State.Held) {
+      this.to(State.Receiving);
+      this.arm(Timer.Body);
+      this.socket.resume();
+    } else if (this.state === State.UploadingAnswered && this.socket.isPaused()) this.socket.resume();
   }
 
   idleFor(ms: number): void {
-    this.setTimer(Timer.Idle, Math.min(ms, this.keepAliveLimitMs));
+    this.to(State.Idle);
+    this.arm(Timer.Idle, true, Math.min(ms, this.keepAliveLimitMs));
   }
 
   destroy(): void {
     if (this.dead) return;
-    this.dead = true;
+    this.to(this.state === State.Connecting ? State.ConnectFailed : State.Closed);
     clearTimeout(this.connectTimer);
     // Out of the idle list at once: 'close' comes a loop phase later, and a
     // request in between must not get a dead connection.
@@ -542,8 +664,7 @@ class Connection {
   }
 
   private onSocketData(chunk: Buffer): void {
-    const exchange = this.exchange;
-    if (!exchange) {
+    if (!this.exchange) {
       // Bytes nobody asked for: the connection is out of step.
       this.destroy();
       return;
@@ -555,17 +676,16 @@ class Connection {
       this.fatal(err);
       return;
     }
-    // Switched here rather than in onHead: most answers complete in the chunk
+    // Armed here rather than in onHead: most answers complete in the chunk
     // that brought their head, and then the idle timer is the next one.
-    if (this.exchange && this.headSeen && this.sent && this.timer === Timer.Headers)
-      this.setTimer(Timer.Body);
+    if (this.state === State.Receiving && this.armed === Timer.Headers) this.arm(Timer.Body);
   }
 
   private onHead(head: ResponseHead): void {
     const exchange = this.exchange!;
-    this.headSeen = true;
     this.keepAlive = head.keepAlive;
-    if (this.priming) return;
+    if (this.state === State.Priming) return;
+    this.to(this.state === State.Uploading ? State.UploadingAnswered : State.Receiving);
     const limit = keepAliveLimit(head.rawHeaders);
     if (limit !== undefined) {
       this.keepAliveLimitMs = limit;
@@ -582,81 +702,70 @@ class Connection {
   private onBody(chunk: Buffer): void {
     const exchange = this.exchange!;
     if (exchange.finished) return;
-    if (!exchange.handler.onData(chunk) && !this.paused) {
-      this.paused = true;
+    if (exchange.handler.onData(chunk) || this.socket.isPaused()) return;
+    this.socket.pause();
+    if (this.state === State.Receiving) {
       // Our peer is slow, not the upstream: no body timeout while held back.
-      this.setTimer(Timer.None);
-      this.socket.pause();
+      this.to(State.Held);
+      this.arm(Timer.None);
     }
   }
 
   private onComplete(): void {
-    if (this.priming) {
+    if (this.state === State.Priming) {
       this.afterPrimer();
       return;
     }
-    this.answered = true;
     const exchange = this.exchange!;
+    const early = this.state === State.UploadingAnswered;
+    this.exchange = null;
+    exchange.conn = null;
     if (!exchange.finished) {
       exchange.finished = true;
       exchange.handler.onEnd();
     }
     // An early answer (e.g. 413 before the whole upload): the rest of the
     // body would be read as the next request, so the connection goes.
-    if (this.sent) this.finish();
-    else this.destroy();
-  }
-
-  /** The exchange is over: back to the pool, or closed when it cannot carry another request. */
-  private finish(): void {
-    const exchange = this.exchange;
-    this.exchange = null;
-    if (exchange) exchange.conn = null;
-    if (!this.keepAlive || this.dead || this.parser.extraBytes > 0) {
+    if (early || this.dead || !this.keepAlive || this.parser.extraBytes > 0) {
       this.destroy();
       return;
     }
-    if (this.paused) {
-      // Held back for the last bytes of the previous answer: the next one must flow.
-      this.paused = false;
-      this.socket.resume();
-    }
+    // Held back for the last bytes of the previous answer: the next one must flow.
+    if (this.socket.isPaused()) this.socket.resume();
+    this.to(State.Idle);
     this.pool.release(this);
   }
 
   private onTimeout(): void {
-    switch (this.timer) {
-      case Timer.Idle:
+    const limits = this.pool.limits;
+    switch (this.state) {
+      case State.Idle:
         this.destroy();
         return;
-      case Timer.Headers:
+      case State.Priming:
+      case State.Waiting:
         this.fatal(
-          new UpstreamError(
-            'UPSTREAM_HEADERS_TIMEOUT',
-            `no response within ${this.pool.limits.headersTimeoutMs} ms`,
-          ),
+          new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', `no response within ${limits.headersTimeoutMs} ms`),
         );
         return;
-      case Timer.Body:
+      case State.Receiving:
         this.fatal(
-          new UpstreamError(
-            'UPSTREAM_BODY_TIMEOUT',
-            `response body stalled for ${this.pool.limits.bodyTimeoutMs} ms`,
-          ),
+          new UpstreamError('UPSTREAM_BODY_TIMEOUT', `response body stalled for ${limits.bodyTimeoutMs} ms`),
         );
         return;
-      case Timer.Upload:
+      case State.Uploading:
+      case State.UploadingAnswered:
         // Blocked on a full socket: the upstream stopped reading. Otherwise
         // the peer stopped sending.
         this.fatal(
-          this.uploadBlocked
+          this.socket.writableNeedDrain
             ? new UpstreamError(
                 'UPSTREAM_BODY_TIMEOUT',
-                `upstream took no request body bytes for ${this.pool.limits.bodyTimeoutMs} ms`,
+                `upstream took no request body bytes for ${limits.bodyTimeoutMs} ms`,
               )
             : new UpstreamError(
                 'UPSTREAM_UPLOAD_STALLED',
-                `peer sent no request body bytes for ${this.pool.limits.bodyTimeoutMs} ms`,
+                `peer sent no request body bytes for ${limits.uploadIdleMs} ms`,
               ),
         );
         return;
@@ -664,22 +773,27 @@ class Connection {
     }
   }
 
-  private setTimer(kind: Timer, ms?: number): void {
-    if (this.timer === kind && ms === undefined) return;
-    this.timer = kind;
+  /**
+   * Sets the socket timeout for `kind` (unchanged when already armed for it,
+   * unless `force`): Upload's length depends on which side is slow now.
+   */
+  private arm(kind: Timer, force = false, ms?: number): void {
+    if (this.armed === kind && !force) return;
+    this.armed = kind;
     const limits = this.pool.limits;
-    const value =
-      kind === Timer.None
-        ? 0
-        : (ms ?? (kind === Timer.Headers ? limits.headersTimeoutMs : limits.bodyTimeoutMs));
+    let value = 0;
+    if (kind === Timer.Headers) value = limits.headersTimeoutMs;
+    else if (kind === Timer.Body) value = limits.bodyTimeoutMs;
+    else if (kind === Timer.Upload)
+      value = this.socket.writableNeedDrain ? limits.bodyTimeoutMs : limits.uploadIdleMs;
+    else if (kind === Timer.Idle) value = ms ?? limits.keepAliveTimeoutMs;
     this.socket.setTimeout(value);
   }
 
   private onSocketEnd(): void {
     // The server closed its side: an until-close body ends here; a keep-alive
     // connection closed while idle just leaves the pool.
-    const exchange = this.exchange;
-    if (exchange && !this.answered) {
+    if (this.exchange) {
       try {
         this.parser.end();
       } catch (err) {
@@ -697,17 +811,18 @@ class Connection {
 
   private onSocketClose(): void {
     clearTimeout(this.connectTimer);
-    this.dead = true;
+    const neverConnected = this.state === State.Connecting || this.state === State.ConnectFailed;
+    if (!this.dead) this.to(neverConnected ? State.ConnectFailed : State.Closed);
     const err =
       this.socketError ??
       new UpstreamError('UPSTREAM_CLOSED', 'upstream closed the connection before answering');
-    if (!this.ready) {
+    if (neverConnected) {
       this.pool.connectFailed(this, err);
       return;
     }
     const exchange = this.exchange;
     this.exchange = null;
-    if (exchange && !this.answered) exchange.fail(err);
+    if (exchange) exchange.fail(err);
     this.pool.closed(this);
   }
 
@@ -715,7 +830,7 @@ class Connection {
   private fatal(err: Error): void {
     this.socketError ??= err;
     const exchange = this.exchange;
-    if (exchange && this.ready) {
+    if (exchange) {
       this.exchange = null;
       exchange.fail(err);
     }

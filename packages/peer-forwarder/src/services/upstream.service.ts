@@ -1,7 +1,7 @@
 import https from 'node:https';
 import type { TlsMaterial } from '@rps/common';
 import httpProxy from 'http-proxy';
-import { UpstreamPool } from './upstream-pool.service';
+import { UpstreamPool, type PoolLimits } from './upstream-pool.service';
 
 /** Upstream connection tuning (see forwarder.options.ts for defaults and why). */
 export interface UpstreamTuning {
@@ -46,6 +46,8 @@ export function createUpstream(
   upstream: string,
   tls: TlsMaterial,
   tuning: UpstreamTuning,
+  /** The pool's bounds that come from `forwarder.limits` (queueMs, bodyIdleMs). */
+  waits: Pick<PoolLimits, 'queueTimeoutMs' | 'uploadIdleMs'>,
   onConnectionError?: (err: Error) => void,
 ): Upstream {
   const url = new URL(upstream);
@@ -55,7 +57,7 @@ export function createUpstream(
     ...(tuning.useSystemRoots ? {} : { ca: tls.ca }),
     rejectUnauthorized: true,
   };
-  const pool = new UpstreamPool(url, secure, tuning, onConnectionError);
+  const pool = new UpstreamPool(url, secure, { ...tuning, ...waits }, onConnectionError);
   const upgradeAgent = new https.Agent({ ...secure, keepAlive: false });
   const upgrades = httpProxy.createProxyServer({
     target: upstream,

@@ -51,8 +51,12 @@ export function expectedOfForwarder(reference: ReferenceOutcome, source: string)
   let ending = endingOf(reference.error, reference.requests);
   let policyStop = false;
   for (const request of reference.requests) {
-    // Policy, not parsing: only origin-form targets are relayed (bad_target 400, then close).
-    if (!request.url.startsWith('/')) {
+    // Policy, not parsing: only origin-form targets are relayed (bad_target 400, then close),
+    // and a repeated Host, which llhttp accepts, is refused (bad_host 400, then close).
+    const hosts = request.rawHeaders.filter(
+      (_, i) => i % 2 === 0 && request.rawHeaders[i]!.toLowerCase() === 'host',
+    );
+    if (!request.url.startsWith('/') || hosts.length > 1) {
       statuses = [...statuses.slice(0, upstream.length), 400];
       ending = 'refused';
       policyStop = true;

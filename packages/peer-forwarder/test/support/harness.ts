@@ -20,7 +20,7 @@ import { testLogger, uniquePrefix, waitFor, type TestPki } from '@rps/common/tes
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createService, type ForwarderService } from '../../src/app';
-import { DEFAULT_UPSTREAM_TUNING } from '../../src/forwarder.options';
+import { DEFAULT_LIMITS, DEFAULT_UPSTREAM_TUNING, type ForwarderLimits } from '../../src/forwarder.options';
 import type { UpstreamTuning } from '../../src/services/upstream.service';
 
 /** What the TLS upstream saw of one request. */
@@ -120,6 +120,7 @@ export interface ForwarderOptions {
   routes: Record<string, string>;
   allow?: string[];
   tuning?: Partial<UpstreamTuning>;
+  limits?: Partial<ForwarderLimits>;
   peerRefreshMs?: number;
 }
 
@@ -139,6 +140,7 @@ export async function startForwarder(options: ForwarderOptions): Promise<TestFor
     allow: options.allow ?? [],
     tls: loadTlsFiles(options.pki.paths),
     tuning: { ...DEFAULT_UPSTREAM_TUNING, ...options.tuning },
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
     peerRefreshMs: options.peerRefreshMs ?? 5000,
     logger,
     registry: new Registry(),
