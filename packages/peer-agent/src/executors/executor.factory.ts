@@ -6,8 +6,11 @@ import type { IvisPushClient } from '../services/ivis-push.client';
 import { BuildCache } from './builtin/build-cache';
 import { BuiltinExecutor } from './builtin/builtin.executor';
 import { JobRegistry } from './builtin/job-registry';
+import { findSandboxTools, readHardLimits } from './builtin/job-sandbox';
+import { resolveJobIdentity, type AgentIds } from './builtin/job-user';
 import { TaskBuilder } from './builtin/task-builder';
 import { TaskGate } from './builtin/task-gate';
+import { clearRunDirs, secureWorkDir } from './builtin/work-dir';
 import type { Executor } from './executor';
 import { RjrExecutor } from './rjr/rjr.executor';
 
@@ -17,12 +20,18 @@ export const JOBS_DIR = 'jobs';
 /** The file (in the work dir) that remembers what each task was built from. */
 export const BUILD_CACHE_FILE = 'build-cache.json';
 
-/** Builds the executor the config names. */
+/**
+ * Builds the executor the config names. For `builtin`, throws (the agent
+ * does not start) when jobs could not be confined: a job user that is root
+ * or missing, an agent that cannot switch users without `allowSameUser`,
+ * prlimit/setpriv missing, a work dir the job user cannot reach.
+ */
 export function createExecutor(
   agent: SectionConfig<'agent'>,
   options: AgentOptions,
   pushClient: IvisPushClient,
   logger: Logger,
+  agentIds: AgentIds = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
 ): Executor {
   const executor = agent.executor;
   if (executor.kind === 'rjr') {
@@ -35,6 +44,16 @@ export function createExecutor(
     });
   }
   const log = logger.child({ component: 'builtin-executor' });
+  const identity = resolveJobIdentity(executor, agentIds);
+  const tools = findSandboxTools();
+  secureWorkDir(executor.workDir, identity, [JOBS_DIR, BUILD_CACHE_FILE]);
+  clearRunDirs(executor.workDir);
+  if (identity.kind === 'same')
+    log.warn(
+      { uid: identity.uid },
+      'JOBS RUN AS THE AGENT ITSELF (allowSameUser): a job can read the agent config and redis password and signal the agent; development only',
+    );
+  else log.info({ runAs: identity.name, uid: identity.uid, limits: executor.limits }, 'jobs run confined');
   const builder = new TaskBuilder({
     workDir: executor.workDir,
     python: executor.python,
@@ -53,6 +72,11 @@ export function createExecutor(
     stopGraceMs: options.stopGraceMs,
     stderrTailBytes: options.stderrTailBytes,
     jobs: new JobRegistry(path.join(executor.workDir, JOBS_DIR), log),
+    workDir: executor.workDir,
+    identity,
+    tools,
+    limits: executor.limits,
+    hardLimits: readHardLimits(),
     logger: log,
   });
 }

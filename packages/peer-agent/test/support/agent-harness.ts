@@ -17,6 +17,7 @@ import {
 import { testLogger, uniquePrefix } from '@rps/common/testing';
 import { DEFAULT_AGENT_OPTIONS, type AgentOptions } from '../../src/agent.options';
 import { createService, type AgentService } from '../../src/app';
+import type { JobLimits } from '../../src/executors/builtin/job-sandbox';
 
 type AgentConfig = SectionConfig<'agent'>;
 
@@ -33,6 +34,23 @@ export const FAST_OPTIONS: Partial<AgentOptions> = {
   rjrPollMs: 100,
   shutdownRunsTimeoutMs: 5000,
 };
+
+/** The config's default job limits (agent.executor.limits). */
+export const DEFAULT_JOB_LIMITS: JobLimits = {
+  wallMs: 3_600_000,
+  memoryMb: 2048,
+  cpuSeconds: null,
+  openFiles: 1024,
+  processes: 512,
+  fileSizeMb: 1024,
+  outputBytes: 256 * 1024 ** 2,
+};
+
+/**
+ * The job user of the tests: CI runs as root, and scripts/test.sh creates it.
+ * A test run by a plain user runs jobs as that user (allowSameUser).
+ */
+export const TEST_JOB_USER = 'rps-job';
 
 /** What a test talks to: Redis (as the gateway would), the queue, the keys. */
 export interface Pool {
@@ -93,6 +111,7 @@ export async function startTestAgent(
     capacity?: number;
     executor?: AgentConfig['executor'];
     subtypes?: Record<string, { libs: string[] }>;
+    limits?: Partial<JobLimits>;
     options?: Partial<AgentOptions>;
   },
 ): Promise<TestAgent> {
@@ -121,6 +140,9 @@ export async function startTestAgent(
       buildTimeoutMs: DEFAULT_AGENT_OPTIONS.buildTimeoutMs,
       pipArgs: [],
       ivisWheelDir: null,
+      runAs: TEST_JOB_USER,
+      allowSameUser: true,
+      limits: { ...DEFAULT_JOB_LIMITS, ...setup.limits },
     },
     ivis: {
       trustedUrlBase: setup.ivisUrl,
