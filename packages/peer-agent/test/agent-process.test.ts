@@ -4,7 +4,14 @@ import path from 'node:path';
 import { Job } from 'bullmq';
 import { RemoteRunState, runJobId } from '@rps/common';
 import { freePort, startRedisServer, waitFor, type TestRedisServer } from '@rps/common/testing';
-import { openPool, startTestAgent, TEST_JOB_USER, type Pool, type TestAgent } from './support/agent-harness';
+import {
+  openPool,
+  startTestAgent,
+  TEST_JOB_USER,
+  TEST_PYTHON,
+  type Pool,
+  type TestAgent,
+} from './support/agent-harness';
 import { processStartTime } from '../src/executors/builtin/job-registry';
 import { buildAgent, startAgentProcess, writeConfig, type AgentProcess } from './support/agent-process';
 import { startFakeIvis, type FakeIvis } from './support/fake-ivis';
@@ -36,7 +43,7 @@ describe('agent process crashes', () => {
         executor: {
           kind: 'builtin',
           workDir: path.join(tmp, id),
-          python: 'python3',
+          python: TEST_PYTHON,
           subtypes: { __default__: { libs } },
           runAs: TEST_JOB_USER,
           allowSameUser: true,

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { SectionConfig } from '@rps/common';
 import type { Logger } from 'pino';
@@ -7,10 +8,10 @@ import { BuildCache } from './builtin/build-cache';
 import { BuiltinExecutor } from './builtin/builtin.executor';
 import { JobRegistry } from './builtin/job-registry';
 import { findSandboxTools, readHardLimits } from './builtin/job-sandbox';
-import { resolveJobIdentity, type AgentIds } from './builtin/job-user';
+import { interpreterPaths, resolveJobIdentity, type AgentIds } from './builtin/job-user';
 import { TaskBuilder } from './builtin/task-builder';
 import { TaskGate } from './builtin/task-gate';
-import { clearRunDirs, secureWorkDir } from './builtin/work-dir';
+import { assertReachable, clearRunDirs, secureWorkDir } from './builtin/work-dir';
 import type { Executor } from './executor';
 import { RjrExecutor } from './rjr/rjr.executor';
 
@@ -44,16 +45,7 @@ export function createExecutor(
     });
   }
   const log = logger.child({ component: 'builtin-executor' });
-  const identity = resolveJobIdentity(executor, agentIds);
-  const tools = findSandboxTools();
-  secureWorkDir(executor.workDir, identity, [JOBS_DIR, BUILD_CACHE_FILE]);
-  clearRunDirs(executor.workDir);
-  if (identity.kind === 'same')
-    log.warn(
-      { uid: identity.uid },
-      'JOBS RUN AS THE AGENT ITSELF (allowSameUser): a job can read the agent config and redis password and signal the agent; development only',
-    );
-  else log.info({ runAs: identity.name, uid: identity.uid, limits: executor.limits }, 'jobs run confined');
+  const { identity, tools } = confineJobs(executor, agentIds, log);
   const builder = new TaskBuilder({
     workDir: executor.workDir,
     python: executor.python,
@@ -79,4 +71,26 @@ export function createExecutor(
     hardLimits: readHardLimits(),
     logger: log,
   });
+}
+
+type BuiltinConfig = Extract<SectionConfig<'agent'>['executor'], { kind: 'builtin' }>;
+
+/** Who jobs run as and the tools that confine them; throws what stands in the way (job-user.ts, work-dir.ts). */
+function confineJobs(executor: BuiltinConfig, agentIds: AgentIds, log: Logger) {
+  const identity = resolveJobIdentity(executor, agentIds);
+  const tools = findSandboxTools();
+  secureWorkDir(executor.workDir, identity, [JOBS_DIR, BUILD_CACHE_FILE]);
+  clearRunDirs(executor.workDir);
+  if (identity.kind === 'user') {
+    const python = interpreterPaths(executor.python);
+    assertReachable(fs.realpathSync(python.executable), identity, 'agent.executor.python', true);
+    assertReachable(path.join(python.prefix, 'lib'), identity, 'agent.executor.python');
+    log.info({ runAs: identity.name, uid: identity.uid, limits: executor.limits }, 'jobs run confined');
+  } else {
+    log.warn(
+      { uid: identity.uid },
+      'JOBS RUN AS THE AGENT ITSELF (allowSameUser): a job can read the agent config and redis password and signal the agent; development only',
+    );
+  }
+  return { identity, tools };
 }

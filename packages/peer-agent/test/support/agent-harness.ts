@@ -52,6 +52,12 @@ export const DEFAULT_JOB_LIMITS: JobLimits = {
  */
 export const TEST_JOB_USER = 'rps-job';
 
+/**
+ * The interpreter for job environments: the system's, which the job user can
+ * reach (a python3 on PATH may be a pyenv shim under root's 0700 home).
+ */
+export const TEST_PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
 /** What a test talks to: Redis (as the gateway would), the queue, the keys. */
 export interface Pool {
   redis: Redis;
@@ -135,7 +141,7 @@ export async function startTestAgent(
     executor: setup.executor ?? {
       kind: 'builtin',
       workDir,
-      python: 'python3',
+      python: TEST_PYTHON,
       subtypes: setup.subtypes ?? { __default__: { libs: [] } },
       buildTimeoutMs: DEFAULT_AGENT_OPTIONS.buildTimeoutMs,
       pipArgs: [],

@@ -67,3 +67,26 @@ export function resolveJobIdentity(
     throw new Error(`${key}: ${config.runAs} has uid or gid 0 (root); jobs never run as root`);
   return { kind: 'user', name: config.runAs, uid: account.uid, gid: account.gid };
 }
+
+/**
+ * The interpreter behind `python` (a name on PATH, a shim or a symlink) and
+ * its standard library, as the interpreter itself reports them: each venv
+ * links to them, so the job user must reach both (pyenv's, under root's
+ * 0700 home, it cannot).
+ */
+export function interpreterPaths(python: string): { executable: string; prefix: string } {
+  let out: string;
+  try {
+    out = execFileSync(python, ['-c', 'import sys; print(sys.executable); print(sys.base_prefix)'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 30_000,
+    });
+  } catch (err) {
+    throw new Error(
+      `agent.executor.python: ${python} could not be run: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const [executable = '', prefix = ''] = out.trim().split('\n');
+  return { executable, prefix };
+}

@@ -33,21 +33,34 @@ export function secureWorkDir(
     const stat = fs.statSync(file, { throwIfNoEntry: false });
     if (stat) fs.chmodSync(file, stat.isDirectory() ? 0o700 : 0o600);
   }
+  assertReachable(workDir, identity, 'agent.executor.workDir');
+}
+
+/**
+ * Throws unless the job user may pass every folder above `target` (and
+ * execute `target` itself when `execute` is set): modes checked as the
+ * kernel would for its uid and primary group. Nothing to check when jobs run
+ * as the agent itself.
+ */
+export function assertReachable(target: string, identity: JobIdentity, key: string, execute = false): void {
   if (identity.kind !== 'user') return;
-  for (let dir = path.dirname(workDir); ; dir = path.dirname(dir)) {
+  const allowed = (stat: fs.Stats, bits: number) =>
+    stat.uid === identity.uid
+      ? (stat.mode & (bits << 6)) !== 0
+      : stat.gid === identity.gid
+        ? (stat.mode & (bits << 3)) !== 0
+        : (stat.mode & bits) !== 0;
+  const refuse = (what: string, stat: fs.Stats) => {
+    const mode = (stat.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new Error(`${key}: the job user ${identity.name} cannot reach ${target}: ${what} has mode ${mode}`);
+  };
+  if (execute) {
+    const stat = fs.statSync(target);
+    if (!allowed(stat, 0o1)) refuse(target, stat);
+  }
+  for (let dir = path.dirname(target); ; dir = path.dirname(dir)) {
     const stat = fs.statSync(dir);
-    const passable =
-      stat.uid === identity.uid
-        ? (stat.mode & 0o100) !== 0
-        : stat.gid === identity.gid
-          ? (stat.mode & 0o010) !== 0
-          : (stat.mode & 0o001) !== 0;
-    if (!passable) {
-      const mode = (stat.mode & 0o7777).toString(8).padStart(4, '0');
-      throw new Error(
-        `agent.executor.workDir: the job user ${identity.name} cannot reach ${workDir}: ${dir} has mode ${mode} (needs o+x)`,
-      );
-    }
+    if (!allowed(stat, 0o1)) refuse(dir, stat);
     if (dir === path.dirname(dir)) return;
   }
 }
