@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { freePort, startRedisServer, waitFor, type TestRedisServer } from '@rps/
 import { openPool, TEST_JOB_USER, TEST_PYTHON, type Pool } from './support/agent-harness';
 import { buildAgent, startAgentProcess, type AgentProcess } from './support/agent-process';
 import { startFakeIvis, type FakeIvis } from './support/fake-ivis';
-import { hostileTaskArchive } from './support/hostile-job';
+import { HOSTILE_JOB_PY, hostileTaskArchive } from './support/hostile-job';
 import { runBody } from './support/tasks';
 
 const isRoot = process.getuid?.() === 0;
@@ -185,6 +186,50 @@ describeAsRoot('job isolation (needs root: skipped when not run as root)', () =>
       timeoutMs: 5000, // removed right after each job's end
     });
   });
+
+  it('when the archive holds a device node then the build drops it and the job never sees it', async () => {
+    // tar run by root recreates device nodes; a readable node of the disk would expose everything.
+    const src = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-task-node-'));
+    fs.writeFileSync(path.join(src, 'job.py'), HOSTILE_JOB_PY);
+    execFileSync('mknod', [path.join(src, 'node'), 'c', '1', '3']); // what /dev/null is
+    fs.chmodSync(path.join(src, 'node'), 0o666);
+    execFileSync('tar', ['-cf', path.join(src, 'task.tar'), '-C', src, 'job.py', 'node']);
+    const runId = nextRunId++;
+    const nodeArchive = fs.readFileSync(path.join(src, 'task.tar'));
+    fs.rmSync(src, { recursive: true, force: true });
+    await pool.submit(
+      runId,
+      runBody({ runId, taskId: 81, archive: nodeArchive, params: { act: 'read', path: 'node' } }),
+    );
+    const final = await waitFor(
+      'final status',
+      () => ivis.statuses(runId).find((s) => s.status.status !== RemoteRunState.RUNNING),
+      {
+        timeoutMs: 30_000, // a first build of this task
+      },
+    );
+    expect(final.status.status).toBe(RemoteRunState.RUN_FAIL);
+    expect(final.output).toContain("FileNotFoundError: [Errno 2] No such file or directory: 'node'");
+    expect(fs.existsSync(path.join(workDir, 'tasks', '81', 'node'))).toBe(false);
+  }, 40_000);
+
+  it('when the config file is readable by every user then the agent warns at start', async () => {
+    const file = writeAgentConfig('readable', await agentConfig('readable', { runAs: TEST_JOB_USER }));
+    fs.chmodSync(file, 0o644);
+    const readable = startAgentProcess(file);
+    try {
+      await waitFor(
+        'warning',
+        () => readable.logs().includes('is readable by every user, jobs included: chmod 600 it'),
+        {
+          timeoutMs: 20_000, // a cold Node start on a loaded machine
+        },
+      );
+    } finally {
+      readable.child.kill('SIGKILL');
+      await readable.exited;
+    }
+  }, 30_000);
 
   it.each([
     [

@@ -69,6 +69,8 @@ export function assertReachable(target: string, identity: JobIdentity, key: stri
  * Makes a built task folder safe to share with jobs: readable, never
  * writable by them, no setuid or setgid bit (an archive extracted by root
  * keeps its modes). Symlinks are left as they are (their modes mean nothing).
+ * Anything else is removed: tar run by root creates the device nodes an
+ * archive holds, and a readable node of the disk would expose everything.
  */
 export async function sealTree(dir: string): Promise<void> {
   const stat = await fsp.lstat(dir);
@@ -78,6 +80,7 @@ export async function sealTree(dir: string): Promise<void> {
     for (const entry of await fsp.readdir(dir)) await sealTree(path.join(dir, entry));
     return;
   }
+  if (!stat.isFile()) return fsp.rm(dir, { force: true });
   await fsp.chmod(dir, stat.mode & 0o100 ? 0o755 : 0o644);
 }
 
