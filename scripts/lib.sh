@@ -42,6 +42,22 @@ ensure_redis_server() {
   ensure_debian_packages redis-server:redis-server
 }
 
+# The unprivileged user built-in jobs run as (agent.executor.runAs, default
+# rps-job): a system account with no login shell and no home. Created only
+# when run as root; a plain user's agent needs agent.executor.allowSameUser.
+# Usage: ensure_job_user [name]
+ensure_job_user() {
+  local name=${1:-rps-job}
+  getent passwd "$name" >/dev/null && return 0
+  if [ "$(id -u)" != 0 ]; then
+    say "job user $name missing (not root: agents here need agent.executor.allowSameUser: true)"
+    return 0
+  fi
+  say "creating the job user $name"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    --user-group "$name"
+}
+
 build() {
   say "building (tsc -b)"
   local log

@@ -7,6 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$RPS_ROOT"
 ensure_node_modules
+ensure_job_user   # the local peers' jobs (agent.executor.runAs)
 build
 REDIS_URL="$(bash scripts/redis.sh)"
 export REDIS_URL

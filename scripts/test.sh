@@ -8,6 +8,7 @@ ensure_node_modules
 # redis-server for every integration test; apache2 plays IVIS-core's TLS front
 # (renegotiation for a client certificate) in the forwarder's tests.
 ensure_debian_packages redis-server:redis-server apache2:apache2
+ensure_job_user   # the builtin executor's isolation tests run jobs as rps-job
 build
 say "format check";  npx --no-install prettier --check . >/dev/null
 say "lint";          npx --no-install eslint . --max-warnings 0

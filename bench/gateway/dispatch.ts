@@ -47,7 +47,9 @@ async function startAgents(env: BenchEnv, sinkUrl: string, workRoot: string): Pr
           executor: {
             kind: 'builtin',
             workDir: path.join(workRoot, `a${i}`),
+            python: fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3',
             subtypes: { __default__: { libs: [] } },
+            allowSameUser: true, // run by a plain user: jobs as that user (root: as rps-job)
           },
           ivis: { trustedUrlBase: sinkUrl, sandboxUrlBase: sinkUrl, es: { host: '127.0.0.1', port: 9 } },
         },
@@ -73,6 +75,8 @@ export async function dispatchLatency(env: BenchEnv, runs: number) {
   if (!fs.existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} missing: npm run build`);
   const sink = await startSink();
   const workRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-bench-agents-'));
+  // Jobs run as the job user (agent.executor.runAs): it must pass through here to the agents' work dirs.
+  fs.chmodSync(workRoot, 0o711);
   const agents = await startAgents(env, `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, workRoot);
   const sub = createRedis({ url: env.redis.url, role: 'worker', name: 'bench-sub', logger: testLogger() });
   await waitForRedis(sub);

@@ -4,8 +4,10 @@ import path from 'node:path';
 import {
   closeRedis,
   closeServer,
+  CONFIG_ENV,
   createLogger,
   createRedis,
+  DEFAULT_CONFIG_PATH,
   installProcessHandlers,
   listen,
   loadConfigOrExit,
@@ -13,7 +15,9 @@ import {
   Shutdown,
   waitForRedis,
   type RedisRole,
+  type SectionConfig,
 } from '@rps/common';
+import type { Logger } from 'pino';
 import { DEFAULT_AGENT_OPTIONS } from './agent.options';
 import { createService } from './app';
 
@@ -35,9 +39,22 @@ function testFaults(value: string | undefined) {
   return { afterFinalRecord: () => process.kill(process.pid, 'SIGKILL') };
 }
 
+/** Jobs run as another user (executors/builtin/job-user.ts), but only file modes keep the Redis password from them. */
+function warnIfConfigReadable(file: string, agent: SectionConfig<'agent'>, logger: Logger): void {
+  if (agent.executor.kind !== 'builtin') return;
+  const mode = fs.statSync(file, { throwIfNoEntry: false })?.mode ?? 0;
+  if ((mode & 0o004) !== 0)
+    logger.warn(
+      { file, mode: (mode & 0o777).toString(8) },
+      'the config file (redis password) is readable by every user, jobs included: chmod 600 it',
+    );
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit(['agent']);
   const logger = createLogger({ name: 'peer-agent', level: config.log.level });
+  const configFile = path.resolve(process.env[CONFIG_ENV.path] || DEFAULT_CONFIG_PATH);
+  warnIfConfigReadable(configFile, config.agent, logger);
   const connect = (role: RedisRole, name: string) =>
     createRedis({ url: config.redis.url, role, name: `peer-agent:${config.agent.id}:${name}`, logger });
   const connections = {

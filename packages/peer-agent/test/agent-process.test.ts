@@ -4,7 +4,14 @@ import path from 'node:path';
 import { Job } from 'bullmq';
 import { RemoteRunState, runJobId } from '@rps/common';
 import { freePort, startRedisServer, waitFor, type TestRedisServer } from '@rps/common/testing';
-import { openPool, startTestAgent, type Pool, type TestAgent } from './support/agent-harness';
+import {
+  openPool,
+  startTestAgent,
+  TEST_JOB_USER,
+  TEST_PYTHON,
+  type Pool,
+  type TestAgent,
+} from './support/agent-harness';
 import { processStartTime } from '../src/executors/builtin/job-registry';
 import { buildAgent, startAgentProcess, writeConfig, type AgentProcess } from './support/agent-process';
 import { startFakeIvis, type FakeIvis } from './support/fake-ivis';
@@ -36,8 +43,10 @@ describe('agent process crashes', () => {
         executor: {
           kind: 'builtin',
           workDir: path.join(tmp, id),
-          python: 'python3',
+          python: TEST_PYTHON,
           subtypes: { __default__: { libs } },
+          runAs: TEST_JOB_USER,
+          allowSameUser: true,
         },
         ivis: {
           trustedUrlBase: ivis.url,
@@ -60,6 +69,10 @@ describe('agent process crashes', () => {
     ivis = await startFakeIvis();
     pool = await openPool(server.url);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-agent-proc-'));
+    // Jobs run as the job user: they pass through tmp to their work dirs and write their markers.
+    fs.chmodSync(tmp, 0o711);
+    fs.mkdirSync(path.join(tmp, 'markers'));
+    fs.chmodSync(path.join(tmp, 'markers'), 0o777);
   }, 120_000);
   afterAll(async () => {
     for (const proc of processes) proc.child.kill('SIGKILL');
@@ -80,7 +93,7 @@ describe('agent process crashes', () => {
   it('when the agent dies while its run is built but not started then another agent runs it exactly once', async () => {
     // A local wheel makes the build slow enough (venv with pip, then pip) to die in the middle of it.
     const wheel = makeWheel(tmp);
-    const marker = path.join(tmp, 'marker-700');
+    const marker = path.join(tmp, 'markers', '700');
     const a = spawnAgent(await configFor('peer-a', [wheel]));
     await pool.submit(700, runBody({ runId: 700, taskId: 70, archive, params: { marker } }));
     await waitFor(
@@ -117,7 +130,7 @@ describe('agent process crashes', () => {
   }, 90_000);
 
   it('when the agent dies while its run is running then the restarted agent reports it failed and never runs it again', async () => {
-    const marker = path.join(tmp, 'marker-701');
+    const marker = path.join(tmp, 'markers', '701');
     const file = await configFor('peer-c', []);
     const c1 = spawnAgent(file);
     await pool.submit(

@@ -110,6 +110,8 @@ describe('run path end to end: IVIS-core -> gateway (mTLS) -> agents -> IVIS-cor
     pki = createTestPki();
     ivis = await startFakeIvis();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-e2e-'));
+    // Jobs run as the job user (agent.executor.runAs): it must pass through here to the agents' work dirs.
+    fs.chmodSync(tmp, 0o711);
     gatewayPort = await freePort();
     const prefix = uniquePrefix('e2e');
     const common = { redis: { url: redis.url, prefix }, log: { level: 'info' } };
@@ -141,8 +143,10 @@ describe('run path end to end: IVIS-core -> gateway (mTLS) -> agents -> IVIS-cor
             executor: {
               kind: 'builtin',
               workDir: path.join(tmp, id),
-              python: 'python3',
+              // The system's: a python3 on PATH may be a pyenv shim under root's 0700 home.
+              python: fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3',
               subtypes: { __default__: { libs: [] } },
+              allowSameUser: true, // run by a plain user: jobs as that user (root: as rps-job)
             },
             ivis: { trustedUrlBase: ivis.url, sandboxUrlBase: ivis.url, es: { host: '127.0.0.1', port: 9 } },
           },

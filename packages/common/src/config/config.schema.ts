@@ -171,6 +171,25 @@ export function createConfigSchema(baseDir: string) {
       pipArgs: z.array(z.string()).default([]),
       /** Folder holding IVIS-core's `ivis` helper wheel, installed into every job environment when set. */
       ivisWheelDir: filePath.nullable().default(null),
+      /** The unprivileged user jobs run as (never root, never the agent's user unless allowSameUser). */
+      runAs: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'must be a user name')
+        .default('rps-job'),
+      /** Development only: an agent that is not root runs jobs as its own user (no isolation by user). */
+      allowSameUser: z.boolean().default(false),
+      /** What one job may use; null switches a limit off (docs/peer-agent.md, "Isolation of jobs"). */
+      limits: z
+        .strictObject({
+          wallMs: z.number().int().min(100).nullable().default(3_600_000),
+          memoryMb: z.number().int().min(16).nullable().default(2048),
+          cpuSeconds: z.number().int().min(1).nullable().default(null),
+          openFiles: z.number().int().min(16).nullable().default(1024),
+          processes: z.number().int().min(1).nullable().default(512),
+          fileSizeMb: z.number().int().min(1).nullable().default(1024),
+          outputBytes: byteSize.nullable().default(256 * 1024 ** 2),
+        })
+        .prefault({}),
     }),
     z.strictObject({ kind: z.literal('rjr'), url: httpUrl }),
   ]);

@@ -18,6 +18,7 @@ import {
 import { testLogger, uniquePrefix } from '@rps/common/testing';
 import { DEFAULT_AGENT_OPTIONS, type AgentOptions } from '../../src/agent.options';
 import { createService, type AgentService } from '../../src/app';
+import type { JobLimits } from '../../src/executors/builtin/job-sandbox';
 
 type AgentConfig = SectionConfig<'agent'>;
 
@@ -37,6 +38,29 @@ export const FAST_OPTIONS: Partial<AgentOptions> = {
   outboxDrainMs: 300,
   finalPushRetry: { attempts: 8, backoffMs: 50 },
 };
+
+/** The config's default job limits (agent.executor.limits). */
+export const DEFAULT_JOB_LIMITS: JobLimits = {
+  wallMs: 3_600_000,
+  memoryMb: 2048,
+  cpuSeconds: null,
+  openFiles: 1024,
+  processes: 512,
+  fileSizeMb: 1024,
+  outputBytes: 256 * 1024 ** 2,
+};
+
+/**
+ * The job user of the tests: CI runs as root, and scripts/test.sh creates it.
+ * A test run by a plain user runs jobs as that user (allowSameUser).
+ */
+export const TEST_JOB_USER = 'rps-job';
+
+/**
+ * The interpreter for job environments: the system's, which the job user can
+ * reach (a python3 on PATH may be a pyenv shim under root's 0700 home).
+ */
+export const TEST_PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /** What a test talks to: Redis (as the gateway would), the queue, the keys. */
 export interface Pool {
@@ -97,6 +121,7 @@ export async function startTestAgent(
     capacity?: number;
     executor?: AgentConfig['executor'];
     subtypes?: Record<string, { libs: string[] }>;
+    limits?: Partial<JobLimits>;
     options?: Partial<AgentOptions>;
     /** Reuse a work dir (a restart of the same peer); it is then kept on stop. */
     workDir?: string;
@@ -125,11 +150,14 @@ export async function startTestAgent(
     executor: setup.executor ?? {
       kind: 'builtin',
       workDir,
-      python: 'python3',
+      python: TEST_PYTHON,
       subtypes: setup.subtypes ?? { __default__: { libs: [] } },
       buildTimeoutMs: DEFAULT_AGENT_OPTIONS.buildTimeoutMs,
       pipArgs: [],
       ivisWheelDir: null,
+      runAs: TEST_JOB_USER,
+      allowSameUser: true,
+      limits: { ...DEFAULT_JOB_LIMITS, ...setup.limits },
     },
     ivis: {
       trustedUrlBase: setup.ivisUrl,

@@ -59,7 +59,7 @@ export class BuildCache {
       .then(async () => {
         await fs.mkdir(path.dirname(this.file), { recursive: true });
         const tmp = `${this.file}.tmp`;
-        await fs.writeFile(tmp, snapshot);
+        await fs.writeFile(tmp, snapshot, { mode: 0o600 });
         await fs.rename(tmp, this.file);
       });
     this.writes = write;

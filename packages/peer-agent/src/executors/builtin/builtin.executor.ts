@@ -1,8 +1,12 @@
 import type { Logger } from 'pino';
 import { BuildFailure, type Executor, type ExecutorRun, type PreparedRun, type RunIo } from '../executor';
+import path from 'node:path';
 import { answerJobRequest, type RunRequestSender } from './job-requests';
-import { startJobProcess } from './job-process';
+import { JOB_FILE, startJobProcess } from './job-process';
 import type { JobRegistry } from './job-registry';
+import { jobCommand, jobEnv, type JobLimits, type SandboxTools } from './job-sandbox';
+import type { JobIdentity } from './job-user';
+import { createRunDir, removeRunDir, WORK_DIRS } from './work-dir';
 import type { TaskGate } from './task-gate';
 import type { BuildSpec, TaskBuilder } from './task-builder';
 
@@ -17,6 +21,13 @@ export interface BuiltinExecutorOptions {
   stderrTailBytes: number;
   /** Notes of running job processes, for a later life of the agent to end. */
   jobs: JobRegistry;
+  workDir: string;
+  /** Who jobs run as (job-user.ts) and what confines them (job-sandbox.ts). */
+  identity: JobIdentity;
+  tools: SandboxTools;
+  limits: JobLimits;
+  /** The agent's own hard limits, the most an agent that is not root can give a job. */
+  hardLimits: Map<string, number | null>;
   logger: Logger;
 }
 
@@ -45,9 +56,44 @@ export class BuiltinExecutor implements Executor {
       lease.release();
       throw asBuildFailure(err);
     }
+    try {
+      return await this.withRunDir(run, lease);
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+  }
+
+  /** The run's private folder, made before the start and removed once the job (group) is gone. */
+  private async withRunDir(run: ExecutorRun, lease: { release(): void }): Promise<PreparedRun> {
+    const runDir = path.join(this.options.workDir, WORK_DIRS.runs, `${run.runId}-${run.execution}`);
+    let ended: Promise<unknown> = Promise.resolve();
+    let removed: Promise<void> | undefined;
+    const removeDir = () => {
+      removed ??= ended
+        .then(() => removeRunDir(runDir))
+        .catch((err: unknown) =>
+          this.options.logger.warn({ runId: run.runId, err: String(err) }, 'run folder not removed'),
+        );
+      return removed;
+    };
+    try {
+      await createRunDir(this.options.builder.taskDir(run.taskId), runDir, this.options.identity);
+    } catch (err) {
+      await removeDir();
+      throw new BuildFailure(`Remote Build Failed\nthe run folder could not be made: ${String(err)}`);
+    }
     return {
-      start: (io) => this.start(run, io),
-      release: () => lease.release(),
+      start: (io) => {
+        const handle = this.start(run, runDir, io);
+        ended = handle.done;
+        void removeDir();
+        return handle;
+      },
+      release: () => {
+        lease.release();
+        void removeDir();
+      },
     };
   }
 
@@ -68,7 +114,7 @@ export class BuiltinExecutor implements Executor {
     this.options.jobs.killLeftover(runId);
   }
 
-  private start(run: ExecutorRun, io: RunIo) {
+  private start(run: ExecutorRun, runDir: string, io: RunIo) {
     const { body } = run;
     const { ivis, builder } = this.options;
     const input = {
@@ -83,10 +129,13 @@ export class BuiltinExecutor implements Executor {
       server: { trustedUrlBase: ivis.trustedUrlBase, sandboxUrlBase: ivis.sandboxUrlBase },
       state: body.state,
     };
-    const { jobs } = this.options;
+    const { jobs, tools, identity, limits, hardLimits } = this.options;
+    const python = builder.pythonOf(run.taskId);
     const handle = startJobProcess({
-      python: builder.pythonOf(run.taskId),
-      cwd: builder.taskDir(run.taskId),
+      command: jobCommand({ tools, identity, limits, python, args: [JOB_FILE], hard: hardLimits }),
+      cwd: runDir,
+      env: jobEnv({ venvBin: path.dirname(python), home: runDir }),
+      limits,
       input,
       io,
       onRequest: (line) => answerJobRequest(line, run.jobId, this.options.sendRequest),

@@ -30,7 +30,7 @@ export class JobRegistry {
     const startTime = processStartTime(pid);
     if (startTime === null) return; // not Linux, or already gone
     try {
-      fs.mkdirSync(this.dir, { recursive: true });
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       fs.writeFileSync(this.file(runId), JSON.stringify({ pid, startTime } satisfies JobNote));
     } catch (err) {
       this.logger.warn({ runId, err: String(err) }, 'job process not noted: a later agent could not end it');

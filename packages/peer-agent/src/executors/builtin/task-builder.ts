@@ -5,9 +5,9 @@ import type { Logger } from 'pino';
 import { BuildFailure } from '../executor';
 import { runCommand, type CommandResult } from '../command';
 import type { BuildCache, BuildKey } from './build-cache';
+import { sealTree, VENV_DIR, WORK_DIRS } from './work-dir';
 
-/** The venv inside a task's build directory, as the RJR names it. */
-export const VENV_DIR = '.env';
+export { VENV_DIR } from './work-dir';
 const ARCHIVE_FILE = '___archive.tar';
 const DEFAULT_SUBTYPE = '__default__';
 
@@ -42,7 +42,7 @@ export class TaskBuilder {
   constructor(private readonly options: TaskBuilderOptions) {}
 
   taskDir(taskId: number): string {
-    return path.join(this.options.workDir, 'tasks', String(taskId));
+    return path.join(this.options.workDir, WORK_DIRS.tasks, String(taskId));
   }
 
   pythonOf(taskId: number): string {
@@ -79,8 +79,13 @@ export class TaskBuilder {
     await fs.rm(dir, { recursive: true, force: true });
     await fs.mkdir(dir, { recursive: true });
     await fs.writeFile(path.join(dir, ARCHIVE_FILE), spec.archive);
-    // --no-same-owner: as root, tar would otherwise apply the archive's uid/gid.
-    await step('archive extraction', 'tar', ['-xf', ARCHIVE_FILE, '--no-same-owner']);
+    // As root, tar would otherwise apply the archive's uid/gid and modes (setuid bits included).
+    await step('archive extraction', 'tar', [
+      '-xf',
+      ARCHIVE_FILE,
+      '--no-same-owner',
+      '--no-same-permissions',
+    ]);
     await fs.rm(path.join(dir, ARCHIVE_FILE), { force: true });
     const needsPip = libs.length > 0 || this.options.ivisWheelDir !== null;
     // Without anything to install, pip is dead weight (and most of venv's 4-5 s).
@@ -104,6 +109,8 @@ export class TaskBuilder {
         'ivis',
       ]);
     }
+    // Jobs read the build and never write it, whatever the agent's umask and the archive's modes.
+    await sealTree(dir);
     await this.options.cache.set(spec.taskId, key);
     this.options.logger.info({ taskId: spec.taskId, subtype: key.subtype, libs: libs.length }, 'task built');
   }
