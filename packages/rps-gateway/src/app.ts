@@ -22,6 +22,7 @@ import { RunsService } from './services/runs.service';
 import { StopService } from './services/stop.service';
 import { TasksService } from './services/tasks.service';
 import { BlockingPool } from './stores/blocking-pool';
+import { ConnectionStore } from './stores/connection.store';
 import { ControlStore } from './stores/control.store';
 import { PeerStore } from './stores/peer.store';
 import { PushQueueStore } from './stores/push-queue.store';
@@ -37,6 +38,7 @@ export interface GatewayOptions {
   ackPoolIdle?: number;
   pushAttempts?: number;
   pushBackoffMs?: number;
+  submitBudgetMs?: number;
 }
 
 /** Everything the gateway is built from; main.ts and tests create these. */
@@ -84,7 +86,9 @@ export function createApp(deps: GatewayDeps): Gateway {
     runQueue,
     control,
     events,
+    connection: new ConnectionStore(redis),
     logger: logger.child({ component: 'runs' }),
+    submitBudgetMs: opts.submitBudgetMs,
   });
   const stop = new StopService({
     runs: runStore,

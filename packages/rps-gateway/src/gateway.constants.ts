@@ -14,4 +14,10 @@ export const GATEWAY_DEFAULTS = {
   pushAttempts: 10,
   /** First retry delay of those pushes; BullMQ doubles it each attempt. */
   pushBackoffMs: 1000,
+  /**
+   * How long after a run POST arrived the gateway may still accept it,
+   * retrying through a Redis reconnect: IVIS-core gives up after 2 s
+   * (ivis-protocol.md 1.1), this keeps half a second of margin.
+   */
+  submitBudgetMs: 1500,
 } as const;

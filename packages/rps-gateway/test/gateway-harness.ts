@@ -36,15 +36,23 @@ export interface TestGateway {
 export async function startGateway(
   redisUrl: string,
   pki: TestPki,
-  options: Partial<GatewayOptions> & { prefix?: string } = {},
+  options: Partial<GatewayOptions> & { prefix?: string; inspectUrl?: string } = {},
 ): Promise<TestGateway> {
   const logger = testLogger();
   const keys = createRedisKeys(options.prefix ?? uniquePrefix('gw'));
   const requestRedis = createRedis({ url: redisUrl, role: 'request', name: 'gw-test', logger });
-  const redis = createRedis({ url: redisUrl, role: 'worker', name: 'gw-test-inspect', logger });
+  // The test's own view goes straight to Redis when the gateway's goes through a fault proxy.
+  const redis = createRedis({
+    url: options.inspectUrl ?? redisUrl,
+    role: 'worker',
+    name: 'gw-test-inspect',
+    logger,
+  });
   await Promise.all([waitForRedis(requestRedis), waitForRedis(redis)]);
   const runsQueue = new Queue(QUEUES.runs, { connection: requestRedis, prefix: keys.bullPrefix });
   const pushesQueue = new Queue(QUEUES.pushes, { connection: requestRedis, prefix: keys.bullPrefix });
+  // As main.ts does: a queue without an error listener throws on every connection error.
+  for (const queue of [runsQueue, pushesQueue]) queue.on('error', () => undefined);
   const gateway = createApp({
     logger,
     keys,
@@ -53,7 +61,7 @@ export async function startGateway(
     runsQueue,
     pushesQueue,
     registry: new Registry(),
-    options: { bodyLimit: 64 * 1024 ** 2, stopAckTimeoutMs: 1000, ...options },
+    options: { bodyLimit: 64 * 1024 ** 2, stopAckTimeoutMs: 1000, ...gatewayOptions(options) },
   });
   const server = createHttpsServer(gateway.app, {
     cert: pki.server.cert,
@@ -80,6 +88,11 @@ export async function startGateway(
       await closeRedis(redis);
     },
   };
+}
+
+function gatewayOptions(options: Partial<GatewayOptions> & { prefix?: string; inspectUrl?: string }) {
+  const { prefix: _prefix, inspectUrl: _inspect, ...rest } = options;
+  return rest;
 }
 
 /** A response, body kept as bytes. */

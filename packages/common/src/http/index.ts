@@ -1,3 +1,4 @@
 export * from './admin';
 export * from './app-error';
 export * from './middleware';
+export * from './error-catalog';

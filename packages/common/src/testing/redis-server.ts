@@ -23,6 +23,8 @@ export interface TestRedisServer {
 export interface StartRedisOptions {
   /** Turn on the append-only file (for restart-durability tests). */
   appendonly?: boolean;
+  /** Allow `DEBUG` (e.g. `DEBUG SLEEP` for a slow-Redis test) from local connections. */
+  debug?: boolean;
 }
 
 /** Finds a free TCP port on 127.0.0.1 by binding port 0. */
@@ -100,6 +102,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       'no',
       '--protected-mode',
       'no',
+      ...(options.debug ? ['--enable-debug-command', 'local'] : []),
     ];
     const proc = spawn(REDIS_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-2000)));
