@@ -34,10 +34,10 @@ describe('liveness across Redis outages', () => {
     await server.stop();
   });
 
-  const build = (tuning = {}) =>
+  // Scheduled ticks far apart by default: the tests run the liveness tick themselves.
+  const build = (tuning = {}, tickMs = 60_000) =>
     createService({
-      // Scheduled ticks far apart: the test runs the liveness tick itself.
-      config: schedulerConfig({ heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, tickMs: 60_000 }),
+      config: schedulerConfig({ heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, tickMs }),
       keys,
       redis,
       logger: testLogger(),
@@ -86,5 +86,24 @@ describe('liveness across Redis outages', () => {
     expect(Date.now() - peer.lastHeartbeat).toBeGreaterThan(HEARTBEAT_TIMEOUT_MS);
     await service.runTick('liveness');
     expect(await peerState()).toBe('active');
+  });
+
+  it('when Redis restarts (twice) then the scheduled ticks resume by themselves and a silent peer is still found lost', async () => {
+    // BullMQ workers are known to stop silently after reconnects; these must not.
+    service = build({}, 200);
+    await service.start();
+    const ticks = async () =>
+      (await service!.metrics.ticks.get()).values.find((v) => v.labels.tick === 'liveness')?.value ?? 0;
+    await waitFor('a first liveness tick', async () => (await ticks()) > 0);
+    for (let i = 0; i < 2; i++) {
+      await server.restart();
+      await waitForRedis(redis);
+    }
+    const peer = new SimulatedPeer(redis, keys, 'peer-a');
+    await peer.register(Date.now() - 3 * HEARTBEAT_TIMEOUT_MS);
+    // Lost once Redis has been up a heartbeat timeout, by the schedule alone (no runTick here).
+    await waitFor('the silent peer lost by a scheduled tick', async () => (await peerState()) === 'lost', {
+      timeoutMs: 15_000,
+    });
   });
 });
