@@ -83,20 +83,45 @@ describe('gateway while Redis fails', () => {
     }
   });
 
-  it('when the connection drops after the submit committed but before its reply then the POST is retried and answers 200 as existing', async () => {
+  // Submit reply lost: ioredis resends the unanswered script once reconnected.
+  // Drop right after the job was added: the acknowledgement fails at once (no
+  // offline queue) and the gateway's own retry, once the connection is back,
+  // goes through the submit (existing, still pending) again.
+  it.each([
+    ['before the submit reply', false],
+    ['right after the job was added', true],
+  ])(
+    'when the connection drops %s then the POST is retried and answers 200 as existing',
+    async (_when, deliverReply) => {
+      const refuseMs = 300;
+      proxy = await startRedisProxy(redisServer.port);
+      gw = await startGateway(proxy.url, pki, { inspectUrl: redisServer.url });
+      const g = gw;
+      const store = new RunStore(g.redis, g.keys);
+      await warmUp(g);
+      const runId = deliverReply ? 67 : 62;
+      // On the wire, the run id in the body marks the submit script, the job id the job's add.
+      const marker = deliverReply ? runJobId(runId, 1) : `"runId":${runId}`;
+      const cut = proxy.cutAfterReplyTo(marker, { refuseMs, deliverReply });
+      const res = await post(g, runId);
+      await cut;
+      expect(res.status).toBe(200);
+      expect(await store.get(runId)).toMatchObject({ state: 'queued', execution: 1, pendingSince: '' });
+      expect((await g.runsQueue.getJob(runJobId(runId, 1)))?.data).toEqual({ runId, execution: 1 });
+      expect(await g.runsQueue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    },
+  );
+
+  it('when the connection is down as the POST arrives and back within the budget then the POST waits for it and answers 200', async () => {
     proxy = await startRedisProxy(redisServer.port);
     gw = await startGateway(proxy.url, pki, { inspectUrl: redisServer.url });
     const g = gw;
-    const store = new RunStore(g.redis, g.keys);
     await warmUp(g);
-    // The run id in the body marks the submit script's command on the wire.
-    const cut = proxy.cutAfterReplyTo('"runId":62', { refuseMs: 300 });
-    const res = await post(g, 62);
-    await cut;
+    // Down for less than the 1.5 s budget: ioredis reconnects on its own backoff.
+    proxy.refuseFor(400);
+    const res = await post(g, 68);
     expect(res.status).toBe(200);
-    expect(await store.get(62)).toMatchObject({ state: 'queued', execution: 1, pendingSince: '' });
-    expect((await g.runsQueue.getJob(runJobId(62, 1)))?.data).toEqual({ runId: 62, execution: 1 });
-    expect(await g.runsQueue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    expect(await new RunStore(g.redis, g.keys).get(68)).toMatchObject({ state: 'queued', pendingSince: '' });
   });
 
   it('when the connection stays down past the budget then the POST answers 503 and the run can never start', async () => {

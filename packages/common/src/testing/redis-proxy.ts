@@ -13,9 +13,11 @@ export interface RedisProxy {
    * Arms a cut: once a client has sent a command containing `marker`, the
    * next reply Redis sends that client is thrown away and the connection is
    * dropped (so the command ran, but its caller never hears), and new
-   * connections are refused for `refuseMs`. Resolves when the cut happened.
+   * connections are refused for `refuseMs`. With `deliverReply` the reply
+   * still reaches the client and the drop hits its next command instead.
+   * Resolves when the cut happened.
    */
-  cutAfterReplyTo(marker: string, options?: { refuseMs?: number }): Promise<void>;
+  cutAfterReplyTo(marker: string, options?: { refuseMs?: number; deliverReply?: boolean }): Promise<void>;
   /** Drops every connection now and refuses new ones for `ms`. */
   refuseFor(ms: number): void;
   close(): Promise<void>;
@@ -25,7 +27,7 @@ export interface RedisProxy {
 export async function startRedisProxy(targetPort: number): Promise<RedisProxy> {
   const sockets = new Set<net.Socket>();
   let refuseUntil = 0;
-  let armed: { marker: Buffer; refuseMs: number; cut: () => void } | null = null;
+  let armed: { marker: Buffer; refuseMs: number; deliver: boolean; cut: () => void } | null = null;
 
   const dropAll = () => {
     for (const s of sockets) s.destroy();
@@ -46,8 +48,9 @@ export async function startRedisProxy(targetPort: number): Promise<RedisProxy> {
     });
     upstream.on('data', (chunk: Buffer) => {
       if (sawMarker && armed) {
-        const { refuseMs, cut } = armed;
+        const { refuseMs, deliver, cut } = armed;
         armed = null;
+        if (deliver) client.write(chunk);
         refuseUntil = Date.now() + refuseMs;
         dropAll();
         cut();
@@ -71,7 +74,12 @@ export async function startRedisProxy(targetPort: number): Promise<RedisProxy> {
     url: `redis://127.0.0.1:${port}/0`,
     cutAfterReplyTo: (marker, options = {}) =>
       new Promise<void>((resolve) => {
-        armed = { marker: Buffer.from(marker), refuseMs: options.refuseMs ?? 0, cut: resolve };
+        armed = {
+          marker: Buffer.from(marker),
+          refuseMs: options.refuseMs ?? 0,
+          deliver: options.deliverReply ?? false,
+          cut: resolve,
+        };
       }),
     refuseFor: (ms) => {
       refuseUntil = Date.now() + ms;
