@@ -36,6 +36,7 @@ describe('RunStore against a real Redis', () => {
       outcome: 'created',
       execution: 1,
       state: 'queued',
+      pending: false,
     });
     expect((await store.request(42))?.equals(body)).toBe(true);
     expect(await store.get(42)).toMatchObject({
@@ -55,6 +56,7 @@ describe('RunStore against a real Redis', () => {
       outcome: 'existing',
       execution: 1,
       state: 'dispatched',
+      pending: false,
     });
     expect((await store.request(42))?.equals(body)).toBe(true);
   });
@@ -69,6 +71,7 @@ describe('RunStore against a real Redis', () => {
       outcome: 'resubmitted',
       execution: 2,
       state: 'queued',
+      pending: false,
     });
     const record = await store.get(42);
     expect(record).toMatchObject({ state: 'queued', execution: 2, peerId: '', finishedAt: '' });

@@ -25,6 +25,7 @@ import { StopService } from './services/stop.service';
 import { TasksService } from './services/tasks.service';
 import { BlockingPool } from './stores/blocking-pool';
 import { ClientAllowListStore } from './stores/client-allow-list.store';
+import { ConnectionStore } from './stores/connection.store';
 import { ControlStore } from './stores/control.store';
 import { PeerStore } from './stores/peer.store';
 import { PushQueueStore } from './stores/push-queue.store';
@@ -45,6 +46,7 @@ export interface GatewayOptions {
   /** `gateway.allowAnyClientOfCa`. */
   allowAnyClientOfCa?: boolean;
   clientsRefreshMs?: number;
+  submitBudgetMs?: number;
 }
 
 /** Everything the gateway is built from; main.ts and tests create these. */
@@ -102,7 +104,9 @@ export function createApp(deps: GatewayDeps): Gateway {
     runQueue,
     control,
     events,
+    connection: new ConnectionStore(redis),
     logger: logger.child({ component: 'runs' }),
+    submitBudgetMs: opts.submitBudgetMs,
   });
   const stop = new StopService({
     runs: runStore,

@@ -16,4 +16,10 @@ export const GATEWAY_DEFAULTS = {
   pushBackoffMs: 1000,
   /** Time between two reads of the runtime allow-list (`{rps}:gateway:clients`): a change counts within a second. */
   clientsRefreshMs: 500,
+  /**
+   * How long after a run POST arrived the gateway may still accept it,
+   * retrying through a Redis reconnect: IVIS-core gives up after 2 s
+   * (ivis-protocol.md 1.1), this keeps half a second of margin.
+   */
+  submitBudgetMs: 1500,
 } as const;

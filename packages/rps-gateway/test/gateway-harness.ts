@@ -38,15 +38,23 @@ export interface TestGateway {
 export async function startGateway(
   redisUrl: string,
   pki: TestPki,
-  options: Partial<GatewayOptions> & { prefix?: string; logger?: Logger } = {},
+  options: Partial<GatewayOptions> & { prefix?: string; logger?: Logger; inspectUrl?: string } = {},
 ): Promise<TestGateway> {
   const logger = options.logger ?? testLogger();
   const keys = createRedisKeys(options.prefix ?? uniquePrefix('gw'));
   const requestRedis = createRedis({ url: redisUrl, role: 'request', name: 'gw-test', logger });
-  const redis = createRedis({ url: redisUrl, role: 'worker', name: 'gw-test-inspect', logger });
+  // The test's own view goes straight to Redis when the gateway's goes through a fault proxy.
+  const redis = createRedis({
+    url: options.inspectUrl ?? redisUrl,
+    role: 'worker',
+    name: 'gw-test-inspect',
+    logger,
+  });
   await Promise.all([waitForRedis(requestRedis), waitForRedis(redis)]);
   const runsQueue = new Queue(QUEUES.runs, { connection: requestRedis, prefix: keys.bullPrefix });
   const pushesQueue = new Queue(QUEUES.pushes, { connection: requestRedis, prefix: keys.bullPrefix });
+  // As main.ts does: a queue without an error listener throws on every connection error.
+  for (const queue of [runsQueue, pushesQueue]) queue.on('error', () => undefined);
   const gateway = createApp({
     logger,
     keys,
@@ -55,7 +63,12 @@ export async function startGateway(
     runsQueue,
     pushesQueue,
     registry: new Registry(),
-    options: { bodyLimit: 64 * 1024 ** 2, stopAckTimeoutMs: 1000, clients: [pki.clientIdentity], ...options },
+    options: {
+      bodyLimit: 64 * 1024 ** 2,
+      stopAckTimeoutMs: 1000,
+      clients: [pki.clientIdentity],
+      ...gatewayOptions(options),
+    },
   });
   await gateway.start();
   const server = createHttpsServer(gateway.app, {
@@ -94,6 +107,11 @@ export function captureLogger(): { logger: Logger; lines: Array<Record<string, u
     destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
   });
   return { logger, lines };
+}
+
+function gatewayOptions(options: Partial<GatewayOptions> & { prefix?: string; logger?: Logger; inspectUrl?: string }) {
+  const { prefix: _prefix, logger: _logger, inspectUrl: _inspect, ...rest } = options;
+  return rest;
 }
 
 /** A response, body kept as bytes. */

@@ -33,7 +33,9 @@ import { RetentionService } from './services/retention.service';
 import { RunRecovery } from './services/run-recovery.service';
 import { createSchedulerMetrics, type SchedulerMetrics } from './services/scheduler.metrics';
 import { SyncService } from './services/sync.service';
+import { RedisOutages } from './services/redis-outages.service';
 import { PeerStore } from './stores/peer.store';
+import { RedisHealthStore } from './stores/redis-health.store';
 import { RunIndexStore } from './stores/run-index.store';
 
 /** Tunables that are not (yet) config keys; defaults suit production. */
@@ -48,6 +50,8 @@ export interface SchedulerTuning {
   httpTimeoutMs: number;
   /** Retention runs this often (ms). */
   retentionEveryMs: number;
+  /** The Redis outage probe pings this often (ms); a reply gap over 2 probes + 1 s is an outage. */
+  redisProbeMs: number;
 }
 
 /** What {@link createService} needs; main.ts builds it, tests build their own. */
@@ -81,6 +85,7 @@ export function createService(deps: SchedulerDeps): SchedulerService {
     pushLockDurationMs: 10_000,
     httpTimeoutMs: 5000,
     retentionEveryMs: Math.max(config.tickMs * 12, 60_000),
+    redisProbeMs: 1000,
     ...deps.tuning,
   };
   const metrics = createSchedulerMetrics(deps.registry);
@@ -106,9 +111,16 @@ export function createService(deps: SchedulerDeps): SchedulerService {
   const pushes = new BullFailurePushes({ queue: pushesQueue, outbox, drainer, retry: tuning.pushRetry });
   const recovery = new RunRecovery({ runs, peers, runJobs, pushes, logger });
   const common = { metrics, logger, peers };
+  const outages = new RedisOutages({
+    health: new RedisHealthStore(redis),
+    probeMs: tuning.redisProbeMs,
+    gapMs: 2 * tuning.redisProbeMs + 1000,
+    logger: logger.child({ component: 'redis-outages' }),
+  });
   const liveness = new LivenessService({
     ...common,
     recovery,
+    outages,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
   });
   const reconcile = new ReconcileService({
@@ -152,6 +164,7 @@ export function createService(deps: SchedulerDeps): SchedulerService {
     metrics,
     async start() {
       await upsertTickSchedulers(tickQueue, intervals);
+      outages.start();
       workers.push(createTickWorker({ connection: redis, keys, runners, metrics, logger }));
       if (config.trustedUrlBase) {
         const delivery = new PushDelivery({
@@ -177,6 +190,7 @@ export function createService(deps: SchedulerDeps): SchedulerService {
     stop() {
       stopping ??= (async () => {
         await drainer.stop();
+        outages.stop();
         await Promise.all(workers.splice(0).map((w) => w.close()));
         await Promise.all([runsQueue.close(), pushesQueue.close(), tickQueue.close()]);
         await dispatcher.close();

@@ -17,12 +17,22 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startRedisServer, testLogger, uniquePrefix, type TestRedisServer } from '@rps/common/testing';
+import {
+  startRedisServer,
+  testLogger,
+  uniquePrefix,
+  waitFor,
+  type TestRedisServer,
+} from '@rps/common/testing';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createService, type SchedulerService } from '../src/app';
-import { MISSING_REQUEST_ERROR, STOP_REPAIR_HORIZON_MS } from '../src/services/reconcile.service';
+import {
+  MISSING_REQUEST_ERROR,
+  STOP_REPAIR_HORIZON_MS,
+  UNACKNOWLEDGED_ERROR,
+} from '../src/services/reconcile.service';
 import { RUN_BODY, schedulerConfig, SimulatedPeer } from './helpers';
 
 const meta = { taskId: 7, jobId: 5 };
@@ -84,6 +94,35 @@ describe('reconcile and retention ticks', () => {
     await finished;
     await worker.close();
   }
+
+  it('when a submit was never acknowledged (the gateway answered an error) then the run is failed, not given a job, and never starts', async () => {
+    build();
+    const past = Date.now() - 10_000;
+    await runs.submit(11, RUN_BODY, meta, past, { pending: true });
+    // The pending age is on Redis's clock: wait out the grace (2 x tickMs) by ticking.
+    const failed = await waitFor(
+      'the unacknowledged run failed',
+      async () => {
+        await service.runTick('reconcile');
+        const record = await runs.get(11);
+        return record?.state === 'failed' ? record : null;
+      },
+      { intervalMs: 100 },
+    );
+    expect(failed).toMatchObject({ execution: 1, pendingSince: '', error: UNACKNOWLEDGED_ERROR });
+    expect(await runsQueue.getJob(runJobId(11, 1))).toBeUndefined();
+    // IVIS-core got an error for the POST and marked the run failed itself: no push.
+    expect(await pushesQueue.getJobCounts('waiting', 'delayed')).toEqual({ waiting: 0, delayed: 0 });
+  });
+
+  it('when a pending run is retried by a new POST then reconciliation leaves it to that POST', async () => {
+    build();
+    await runs.submit(12, RUN_BODY, meta, Date.now() - 10_000, { pending: true });
+    // The retry restarts the acknowledgement window on Redis's clock.
+    await runs.submit(12, RUN_BODY, meta, Date.now(), { pending: true });
+    expect(await service.runTick('reconcile')).toMatchObject({ unacknowledged: 0, jobsAdded: 0 });
+    expect(await runs.acknowledge(12, 1, 5000)).toBe('acked');
+  });
 
   it('when a queued run is older than the grace and has no job then its job is added again', async () => {
     build();

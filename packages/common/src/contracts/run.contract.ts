@@ -24,6 +24,12 @@ export const runRecordSchema = z.object({
   error: z.string().default(''),
   /** Why the run is in its state, for operators (e.g. "peer peer-2 lost"). */
   reason: z.string().default(''),
+  /**
+   * Redis time (ms) since when the execution waits for the gateway's
+   * acknowledgement of its submit; '' once acknowledged (and on records
+   * older than the field). Agents never start a pending run.
+   */
+  pendingSince: z.string().default(''),
 });
 /** The parsed run record. */
 export type RunRecord = z.infer<typeof runRecordSchema>;

@@ -1,30 +1,31 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { AppError } from './app-error';
-import { appError, ERRORS } from './error-catalog';
+import { appError, ERRORS, retryAfterFor } from './error-catalog';
+
+describe('docs/errors.md', () => {
+  const doc = fs.readFileSync(path.resolve(__dirname, '../../../../docs/errors.md'), 'utf8');
+  const rows = [...doc.matchAll(/^\| `([a-z_.]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]);
+
+  it('when compared with the catalog then both list the same codes with the same statuses', () => {
+    const catalog = Object.entries(ERRORS).map(([code, entry]) => [code, entry.status]);
+    expect([...rows].sort()).toEqual([...catalog].sort());
+  });
+});
 
 describe('the error catalog', () => {
-  const doc = fs.readFileSync(path.resolve(__dirname, '../../../../docs/errors.md'), 'utf8');
-  const rows = [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => `${m[1]} ${m[2]}`);
-
-  it('when compared with docs/errors.md then both list the same codes with the same statuses', () => {
-    const entries = Object.values(ERRORS).map((e) => `${e.code} ${e.status}`);
-    expect([...rows].sort()).toEqual(entries.sort());
-  });
-
-  it('when two entries are compared then no code is used twice', () => {
-    const codes = Object.values(ERRORS).map((e) => e.code);
-    expect(new Set(codes).size).toBe(codes.length);
-  });
-
-  it('when an entry is thrown then it is an AppError with its code, status and default or given message', () => {
-    const err = appError(ERRORS.clientNotAllowed);
-    expect(err).toBeInstanceOf(AppError);
+  it('when an error is built from a code then it carries the catalog status and message', () => {
+    const err = appError('redis_unavailable');
     expect(err).toMatchObject({
-      code: 'client_not_allowed',
-      status: 403,
-      message: ERRORS.clientNotAllowed.message,
+      code: 'redis_unavailable',
+      status: 503,
+      message: ERRORS.redis_unavailable.message,
     });
-    expect(appError(ERRORS.certificateRevoked, 'client certificate 5 is revoked').message).toContain('5');
+    expect(appError('run_not_found', 'run 7 not found').message).toBe('run 7 not found');
+  });
+
+  it('when an answer is a 503 then it gets a Retry-After, other statuses none', () => {
+    expect(retryAfterFor('redis_unavailable', 503)).toBe(1);
+    expect(retryAfterFor('stop_failed', 503)).toBe(1);
+    expect(retryAfterFor('internal', 500)).toBeUndefined();
   });
 });

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { REDIS_UNAVAILABLE_TEXT, redisUnavailableReason } from '../redis/unavailable';
 import { AppError, type ErrorBody } from './app-error';
+import { appError, retryAfterFor } from './error-catalog';
 
 const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -55,9 +57,24 @@ interface HttpishError {
 }
 
 /**
+ * The AppError for a Redis unavailability (connection, timeout, LOADING,
+ * MISCONF, OOM...), or null when `err` is something else. Request paths map
+ * these to 503 `redis_unavailable` naming the problem, never to 500.
+ */
+export function redisUnavailableError(err: unknown): AppError | null {
+  const reason = redisUnavailableReason(err);
+  if (!reason) return null;
+  return appError('redis_unavailable', `Redis is unavailable: ${REDIS_UNAVAILABLE_TEXT[reason]}`, [
+    { path: 'redis', message: reason },
+  ]);
+}
+
+/**
  * The one error middleware (STYLE.md rule 7): zod errors become 400, AppError
  * its own status, body-parser errors (malformed JSON, too large) their 4xx,
- * anything else 500 logged with the error and answered without internals.
+ * Redis unavailability 503 `redis_unavailable` (logged as a warning: it is
+ * an outage, not a bug), anything else 500 logged with the error and
+ * answered without internals. Every 503 carries `Retry-After`.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, next: NextFunction) => {
@@ -68,7 +85,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const log = req.log ?? logger;
     let status = 500;
     let body: ErrorBody = { error: 'internal error', code: 'internal', details: [] };
-    if (err instanceof ZodError) {
+    const unavailable = redisUnavailableError(err);
+    if (unavailable) {
+      status = unavailable.status;
+      body = { error: unavailable.message, code: unavailable.code, details: [...unavailable.details] };
+    } else if (err instanceof ZodError) {
       status = 400;
       body = zodErrorBody(err);
     } else if (err instanceof AppError) {
@@ -78,8 +99,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       status = err.status ?? err.statusCode ?? 400;
       body = { error: clientErrorMessage(err), code: err.type ?? 'bad_request', details: [] };
     }
-    if (status >= 500) log.error({ err }, 'request failed');
+    if (unavailable) log.warn({ err: { message: (err as Error).message } }, 'redis unavailable');
+    else if (status >= 500) log.error({ err }, 'request failed');
     else log.info({ status, code: body.code }, 'request rejected');
+    const retryAfter = retryAfterFor(body.code, status);
+    if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter));
     res.status(status).json(body);
   };
 }

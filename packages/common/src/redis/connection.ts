@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 /**
  * How a connection is used decides how it fails (STYLE.md rule 6):
  * - `request`: serves an HTTP request; a command fails at once when Redis is
- *   down, so the caller can answer 503 instead of hanging.
+ *   down, and after {@link REQUEST_COMMAND_TIMEOUT_MS} when Redis hangs, so
+ *   the caller can answer 503 instead of hanging.
  * - `worker`: BullMQ workers, blocking readers and subscribers; commands wait
  *   and the connection retries forever.
  */
@@ -21,6 +22,12 @@ export interface CreateRedisOptions {
 
 const MAX_BACKOFF_MS = 2000;
 
+/**
+ * The longest a request-role command waits for its answer: IVIS-core gives
+ * up on a request after 2 s, so waiting longer only piles requests up.
+ */
+export const REQUEST_COMMAND_TIMEOUT_MS = 2000;
+
 /** Connection options by role; exported for BullMQ, which builds some connections itself. */
 export function redisOptionsFor(role: RedisRole, name: string): RedisOptions {
   const common: RedisOptions = {
@@ -30,7 +37,13 @@ export function redisOptionsFor(role: RedisRole, name: string): RedisOptions {
     disconnectTimeout: 500,
   };
   return role === 'request'
-    ? { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }
+    ? {
+        ...common,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 2000,
+        commandTimeout: REQUEST_COMMAND_TIMEOUT_MS,
+      }
     : { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null };
 }
 

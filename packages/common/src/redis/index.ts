@@ -3,3 +3,4 @@ export * from './keys';
 export * from './lua';
 export * from './instance';
 export * from './readiness';
+export * from './unavailable';

@@ -8,9 +8,13 @@ import { FINAL_STATES, statesAllowing, transition, type RunEvent, type RunState 
 
 const LUA_DIR = path.join(__dirname, '../../lua');
 const SCRIPTS = ['run-submit', 'run-apply', 'run-append-output'].map((name) => loadLuaScript(LUA_DIR, name));
+/** The submit acknowledgement (docs/gateway.md, "Runs the gateway did not accept"). */
+const ACK_SCRIPTS = ['run-acknowledge', 'run-fail-pending'].map((name) => loadLuaScript(LUA_DIR, name));
 
 interface RunScripts {
-  rpsRunSubmit(...args: Array<string | Buffer | number>): Promise<[string, string, string]>;
+  rpsRunSubmit(...args: Array<string | Buffer | number>): Promise<[string, string, string, string]>;
+  rpsRunAcknowledge(...args: Array<string | number>): Promise<AckResult>;
+  rpsRunFailPending(...args: Array<string | number>): Promise<number>;
   rpsRunApply(...args: Array<string | number>): Promise<[number, string, string]>;
   rpsRunAppendOutput(...args: Array<string | number>): Promise<number>;
 }
@@ -21,7 +25,20 @@ export interface SubmitResult {
   outcome: 'created' | 'resubmitted' | 'existing';
   execution: number;
   state: RunState;
+  /**
+   * The execution waits for {@link RunStore.acknowledge} before an agent may
+   * start it: true for a new execution and for a retry of one that was never
+   * acknowledged.
+   */
+  pending: boolean;
 }
+
+/**
+ * What {@link RunStore.acknowledge} found: `acked` (now or earlier), `late`
+ * (the window had passed: the run stays pending and is failed later),
+ * `gone` (no record), `changed` (another execution), `final` (it ended).
+ */
+export type AckResult = 'acked' | 'late' | 'gone' | 'changed' | 'final';
 
 /** Conditions and side data of {@link RunStore.apply}. */
 export interface ApplyOptions {
@@ -59,7 +76,7 @@ export class RunStore {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {
-    for (const script of SCRIPTS) {
+    for (const script of [...SCRIPTS, ...ACK_SCRIPTS]) {
       const command = `rps${script.name.replace(/(^|-)(\w)/g, (_m, _d, c: string) => c.toUpperCase())}`;
       if (!(command in redis)) redis.defineCommand(command, script);
     }
@@ -86,9 +103,17 @@ export class RunStore {
   /**
    * Records a submitted run (state `queued`), or recognises a retry of a live
    * one. A final run starts a new execution with a fresh record and output.
+   * With `pending` (the gateway's submits) a new execution is not startable
+   * until {@link acknowledge}d.
    */
-  async submit(runId: number, body: Buffer, meta: { taskId: number; jobId: number }, now = Date.now()) {
-    const [outcome, execution, state] = await this.scripts.rpsRunSubmit(
+  async submit(
+    runId: number,
+    body: Buffer,
+    meta: { taskId: number; jobId: number },
+    now = Date.now(),
+    options: { pending?: boolean } = {},
+  ) {
+    const [outcome, execution, state, pending] = await this.scripts.rpsRunSubmit(
       this.keys.run(runId),
       this.keys.runRequest(runId),
       this.keys.runOutput(runId),
@@ -99,8 +124,53 @@ export class RunStore {
       String(meta.jobId),
       String(now),
       FINAL_STATES.join(','),
+      options.pending ? '1' : '0',
     );
-    return { outcome, execution: Number(execution), state } as SubmitResult;
+    return { outcome, execution: Number(execution), state, pending: pending === '1' } as SubmitResult;
+  }
+
+  /**
+   * Makes a pending execution startable: the gateway's last step before its
+   * 200. Refused (`late`) when more than `windowMs` passed on Redis's clock
+   * since the submit was recorded, so an acknowledgement that Redis executes
+   * after the gateway gave up can never make the run start.
+   */
+  async acknowledge(runId: number, execution: number, windowMs: number): Promise<AckResult> {
+    return this.scripts.rpsRunAcknowledge(
+      this.keys.run(runId),
+      String(execution),
+      String(Math.floor(windowMs)),
+    );
+  }
+
+  /**
+   * Fails a pending (never acknowledged) execution so that it never starts;
+   * false when it is not pending and queued any more. `minPendingMs` (Redis
+   * clock) spares a run whose window a retried submit restarted.
+   */
+  async failPending(
+    runId: number,
+    execution: number,
+    options: { minPendingMs?: number; error: string; reason: string; now?: number },
+  ): Promise<boolean> {
+    const to = transition('queued', 'fail');
+    if (!to.ok) throw new Error(to.reason);
+    const now = options.now ?? Date.now();
+    const failed = await this.scripts.rpsRunFailPending(
+      this.keys.run(runId),
+      this.keys.runIndex(),
+      String(execution),
+      String(options.minPendingMs ?? 0),
+      to.to,
+      String(now),
+      'error',
+      options.error,
+      'reason',
+      options.reason,
+      'finishedAt',
+      new Date(now).toISOString(),
+    );
+    return failed === 1;
   }
 
   /** Applies a state machine event to a run, atomically, if it is legal now. */

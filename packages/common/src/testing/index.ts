@@ -1,3 +1,4 @@
 export * from './helpers';
 export * from './redis-server';
 export * from './test-pki';
+export * from './redis-proxy';

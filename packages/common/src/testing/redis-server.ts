@@ -25,6 +25,8 @@ export interface StartRedisOptions {
   appendonly?: boolean;
   /** `requirepass`: clients must AUTH; `url` carries it (`redis://:<password>@...`). */
   password?: string;
+  /** Allow `DEBUG` (e.g. `DEBUG SLEEP` for a slow-Redis test) from local connections. */
+  debug?: boolean;
 }
 
 /** Finds a free TCP port on 127.0.0.1 by binding port 0. */
@@ -112,6 +114,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       '--protected-mode',
       'no',
       ...(options.password === undefined ? [] : ['--requirepass', options.password]),
+      ...(options.debug ? ['--enable-debug-command', 'local'] : []),
     ];
     const proc = spawn(REDIS_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-2000)));

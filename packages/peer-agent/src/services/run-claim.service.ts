@@ -13,6 +13,33 @@ export type Claim =
     };
 
 /**
+ * How long a claim waits for the gateway to acknowledge a pending submit.
+ * The gateway acknowledges within its submit budget (1.5 s after the POST
+ * arrived) or never; a run still pending after this is left to
+ * reconciliation, which fails it (IVIS-core got an error for it).
+ */
+export const SUBMIT_ACK_WAIT_MS = 2500;
+const ACK_POLL_MS = 10;
+
+/**
+ * Waits while the run's execution is pending (its submit not yet
+ * acknowledged by the gateway). True when it may be claimed. Reading first
+ * and claiming after is safe: an execution's pending mark is only ever
+ * cleared, never set again, so "not pending" cannot turn stale.
+ */
+async function acknowledged(ledger: RunLedger, data: RunJobData, waitMs: number): Promise<boolean> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const record = await ledger.get(data.runId);
+    const pending =
+      record?.state === 'queued' && record.execution === data.execution && record.pendingSince !== '';
+    if (!pending) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, ACK_POLL_MS));
+  }
+}
+
+/**
  * Takes a run for this peer with the state machine's compare-and-set, so a
  * run is dispatched to one peer at a time and started at most once.
  *
@@ -25,15 +52,21 @@ export type Claim =
  * names another peer: the run still starts once. A re-delivered job whose run
  * is `running` is never run again: if it was started by this peer in an
  * earlier life the caller fails it; another peer's run is left to that peer
- * or, when it is dead, to scheduler-sync's liveness check (`lose`).
+ * or, when it is dead, to scheduler-sync's liveness check (`lose`). A run
+ * whose submit the gateway has not acknowledged is not taken (see
+ * {@link SUBMIT_ACK_WAIT_MS}): IVIS-core may have been told it failed.
  */
 export async function claimRun(
   ledger: RunLedger,
   data: RunJobData,
   peerId: string,
   logger: Logger,
+  ackWaitMs = SUBMIT_ACK_WAIT_MS,
 ): Promise<Claim> {
   const { runId, execution } = data;
+  if (!(await acknowledged(ledger, data, ackWaitMs))) {
+    return { ok: false, reason: 'submit never acknowledged by the gateway; reconciliation fails it' };
+  }
   const first = await ledger.apply(runId, 'dispatch', { execution, peerId });
   if (first.ok) return { ok: true };
   if (first.state !== 'dispatched' && first.state !== 'running') return { ok: false, reason: first.reason };

@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { appError, certificateIdentity, ERRORS, type CertificateIdentity } from '@rps/common';
+import { appError, certificateIdentity, type CertificateIdentity } from '@rps/common';
 import type { ClientVerdict } from '../services/client-allow-list.service';
 
 /** What the guard reads from the connection; a TLSSocket has it. */
@@ -55,20 +55,20 @@ export function clientCertGuard({
     let state = connections.get(socket);
     if (state === undefined || now() - state.checkedAt >= recheckMs) {
       const certificate = socket.getPeerX509Certificate?.();
-      if (!certificate) throw appError(ERRORS.clientCertificateRequired);
+      if (!certificate) throw appError('client_certificate_required');
       const identity = state?.identity ?? certificateIdentity(certificate);
       let revoked: boolean;
       try {
         revoked = await isRevoked(identity.serial);
       } catch {
-        throw appError(ERRORS.revocationCheckUnavailable);
+        throw appError('revocation_check_unavailable');
       }
       state = { identity, revoked, checkedAt: now(), warned: state?.warned ?? false };
       connections.set(socket, state);
     }
     const { identity } = state;
     if (state.revoked) {
-      throw appError(ERRORS.certificateRevoked, `client certificate ${identity.serial} is revoked`);
+      throw appError('certificate_revoked', `client certificate ${identity.serial} is revoked`);
     }
     const verdict = identify(identity);
     if (!verdict.allowed) {
@@ -87,7 +87,7 @@ export function clientCertGuard({
         );
       }
       throw appError(
-        ERRORS.clientNotAllowed,
+        'client_not_allowed',
         `client certificate ${identity.fingerprint256} (${identity.subject}) is not an allowed client`,
       );
     }

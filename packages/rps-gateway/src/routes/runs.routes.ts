@@ -23,11 +23,18 @@ export function runsRoutes({ runs, stop, metrics, bodyLimit }: RunsRoutesDeps): 
   // byte for byte, and parsed once by the service for validation only.
   const rawBody: RequestHandler = express.raw({ type: () => true, limit: bodyLimit });
 
-  router.post('/rps/run/:run_id', rawBody, async (req, res) => {
+  // IVIS-core's 2 s start before the body is read, so the submit budget does too.
+  const arrival: RequestHandler = (_req, res, next) => {
+    res.locals.arrivedAt = Date.now();
+    next();
+  };
+
+  router.post('/rps/run/:run_id', arrival, rawBody, async (req, res) => {
     const runId = parseIdParam('run_id', req.params.run_id);
     const body: unknown = req.body;
     const raw = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
-    const result = await runs.submit(runId, raw);
+    const arrivedAt = typeof res.locals.arrivedAt === 'number' ? res.locals.arrivedAt : Date.now();
+    const result = await runs.submit(runId, raw, arrivedAt);
     metrics.runsAccepted.inc({ outcome: result.outcome });
     req.log.info({ runId, ...result }, 'run accepted');
     res.status(200).end();

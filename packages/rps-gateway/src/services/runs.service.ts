@@ -1,17 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AppError,
+  appError,
   isFinalState,
+  type AppError,
   toStatusResponse,
   type Logger,
   type RunStatusResponse,
   type RunStore,
   type SubmitResult,
 } from '@rps/common';
+import type { ConnectionStore } from '../stores/connection.store';
 import type { ControlStore } from '../stores/control.store';
 import type { RunEventsStore } from '../stores/run-events.store';
 import type { RunQueueStore } from '../stores/run-queue.store';
 import { parseRunRequest } from './run-request.parser';
+import { RunSubmitter } from './run-submit.service';
 
 /** What {@link RunsService} is built from. */
 export interface RunsServiceDeps {
@@ -19,30 +22,37 @@ export interface RunsServiceDeps {
   runQueue: RunQueueStore;
   control: ControlStore;
   events: RunEventsStore;
+  connection: ConnectionStore;
   logger: Logger;
+  /** How long after its arrival a POST may still be accepted (IVIS-core waits 2 s). */
+  submitBudgetMs: number;
 }
 
 /** Submit, status and delete of runs: everything but stop, which has its own service. */
 export class RunsService {
-  constructor(private readonly deps: RunsServiceDeps) {}
+  private readonly submitter: RunSubmitter;
+
+  constructor(private readonly deps: RunsServiceDeps) {
+    this.submitter = new RunSubmitter({
+      runs: deps.runs,
+      runQueue: deps.runQueue,
+      connection: deps.connection,
+      logger: deps.logger,
+      budgetMs: deps.submitBudgetMs,
+    });
+  }
 
   /**
    * Records a run and publishes its job; never waits for a peer (IVIS-core
    * gives up after 2 s). A live run answers as accepted without a new
    * execution; a queued one gets its job added again, which repairs a crash
-   * between the record and the job and is a no-op otherwise.
+   * between the record and the job and is a no-op otherwise. Redis trouble
+   * on the way is retried within the budget (see {@link RunSubmitter}); an
+   * error answer leaves a run that never starts.
    */
-  async submit(runId: number, raw: Buffer): Promise<SubmitResult> {
+  async submit(runId: number, raw: Buffer, arrivedAt = Date.now()): Promise<SubmitResult> {
     const meta = parseRunRequest(raw);
-    const result = await this.deps.runs.submit(runId, raw, meta);
-    if (result.outcome !== 'existing' || result.state === 'queued') {
-      try {
-        await this.deps.runQueue.enqueue(runId, result.execution);
-      } catch (err) {
-        if (result.outcome !== 'existing') await this.failUnqueued(runId, result.execution, err);
-        throw err;
-      }
-    }
+    const result = await this.submitter.submit(runId, raw, meta, arrivedAt);
     if (result.outcome !== 'existing') {
       this.publish(runId, result.execution, 'queued');
     }
@@ -74,30 +84,6 @@ export class RunsService {
     this.deps.logger.info({ runId, state: old.state, peerId: old.peerId }, 'run deleted');
   }
 
-  /**
-   * The run was recorded but its job could not be added: the POST fails
-   * (503), and IVIS-core marks the run failed on its side. The record follows
-   * (queued -> failed), so that reconciliation, which re-adds jobs of queued
-   * runs, does not start a run IVIS-core has given up on; a job that was
-   * added after all finds the run failed and is dropped by the agent. If
-   * Redis takes neither write, reconciliation may still start it later.
-   */
-  private async failUnqueued(runId: number, execution: number, cause: unknown): Promise<void> {
-    const error = `run not queued: ${cause instanceof Error ? cause.message : String(cause)}`;
-    try {
-      const applied = await this.deps.runs.apply(runId, 'fail', {
-        execution,
-        fields: { error, finishedAt: new Date().toISOString() },
-      });
-      this.deps.logger.error({ runId, execution, error, failed: applied.ok }, 'run recorded but not queued');
-    } catch (err) {
-      this.deps.logger.error(
-        { runId, execution, error, err },
-        'run recorded but not queued, and not marked failed: reconciliation may start it',
-      );
-    }
-  }
-
   private publish(runId: number, execution: number, state: 'queued'): void {
     this.deps.events
       .publish({ runId, execution, state, peerId: '', at: Date.now() })
@@ -107,5 +93,5 @@ export class RunsService {
 
 /** The 404 of an unknown run, shared by the run services. */
 export function runNotFound(runId: number): AppError {
-  return new AppError('run_not_found', 404, `run ${runId} not found`);
+  return appError('run_not_found', `run ${runId} not found`);
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { PeerEntry, PeerStore } from '../stores/peer.store';
+import type { RedisOutages } from './redis-outages.service';
 import type { RunRecovery } from './run-recovery.service';
 import { PEER_GAUGE_STATES, setByState, type SchedulerMetrics } from './scheduler.metrics';
 
@@ -40,6 +41,9 @@ export function peerIsGone(peer: Pick<PeerEntry, 'exists' | 'state'>): boolean {
  * died half-way through a peer is repaired by the next tick. A lost peer that
  * returns re-registers itself as active; its runs that were already reported
  * lost stay lost (the state machine refuses any event but resubmit).
+ * Time in which Redis itself was unreachable does not count as silence (see
+ * {@link RedisOutages}): no peer is marked lost until Redis has been
+ * reachable for a whole heartbeat timeout.
  */
 export class LivenessService {
   private readonly log: Logger;
@@ -49,6 +53,7 @@ export class LivenessService {
       peers: PeerStore;
       recovery: RunRecovery;
       metrics: SchedulerMetrics;
+      outages: Pick<RedisOutages, 'since'>;
       heartbeatTimeoutMs: number;
       logger: Logger;
     },
@@ -65,11 +70,12 @@ export class LivenessService {
       runsCleared: 0,
     };
     const cutoff = now - this.deps.heartbeatTimeoutMs;
+    const holdLosses = await this.redisRecentlyUnreachable(cutoff);
     const byState = new Map<string, number>();
     for (const peer of await this.deps.peers.list()) {
       summary.peers++;
       let state = peer.state;
-      if (peer.exists && !peerIsGone(peer) && peer.heartbeatAt < cutoff) {
+      if (!holdLosses && peer.exists && !peerIsGone(peer) && peer.heartbeatAt < cutoff) {
         if (await this.markLost(peer, cutoff, now)) {
           state = 'lost';
           summary.markedLost++;
@@ -88,6 +94,17 @@ export class LivenessService {
     }
     setByState(this.deps.metrics.peers, byState, PEER_GAUGE_STATES);
     return summary;
+  }
+
+  /** True while Redis has been reachable for less than a heartbeat timeout: silence proves nothing yet. */
+  private async redisRecentlyUnreachable(cutoff: number): Promise<boolean> {
+    const since = await this.deps.outages.since();
+    if (since < cutoff) return false;
+    this.log.info(
+      { reachableSince: since },
+      'redis was unreachable within the heartbeat timeout: no peer marked lost',
+    );
+    return true;
   }
 
   private async markLost(peer: PeerEntry, cutoff: number, now: number): Promise<boolean> {

@@ -17,10 +17,15 @@ export interface ReconcileSummary {
   requeued: number;
   pushesRepaired: number;
   unindexed: number;
+  /** Runs failed because the gateway never acknowledged their submit. */
+  unacknowledged: number;
 }
 
 /** How long after a stop reconciliation still checks that its pushes were enqueued. */
 export const STOP_REPAIR_HORIZON_MS = 60 * 60 * 1000;
+
+/** The error of a run whose submit the gateway never acknowledged (IVIS-core got an error or nothing). */
+export const UNACKNOWLEDGED_ERROR = 'run not accepted: its submit was never acknowledged to IVIS-core';
 
 /** The error a queued run gets when it can no longer be executed. */
 export const MISSING_REQUEST_ERROR = 'run request body is missing, the run cannot be executed';
@@ -31,6 +36,9 @@ export const MISSING_REQUEST_ERROR = 'run request body is missing, the run canno
  * left hanging:
  * - queued for longer than the grace but without a deliverable job: the job
  *   is added again, or the run fails when its request body is gone;
+ * - queued and still pending (the gateway never acknowledged the submit, so
+ *   IVIS-core got an error or no answer) for longer than the grace: failed
+ *   without a push, never started (IVIS-core has marked it failed itself);
  * - dispatched or running on a peer that is lost, stopped, removed or unregistered
  *   (and so out of reach of the liveness tick's per-peer sets): recovered;
  * - lost but its final pushes are neither in the push outbox nor on the
@@ -68,6 +76,7 @@ export class ReconcileService {
       requeued: 0,
       pushesRepaired: 0,
       unindexed: 0,
+      unacknowledged: 0,
     };
     const peers = new Map((await this.deps.peers.list()).map((p) => [p.id, p]));
     const byState = new Map<string, number>();
@@ -139,6 +148,10 @@ export class ReconcileService {
     // Re-read: the scan is a snapshot and an agent may have taken the run since.
     const record = await this.deps.runs.get(runId);
     if (record?.state !== 'queued') return;
+    if (record.pendingSince !== '') {
+      await this.failUnacknowledged(runId, record.execution, now, summary);
+      return;
+    }
     if (!(await this.deps.index.hasRequest(runId))) {
       await this.failQueued(record, now, summary);
       return;
@@ -148,6 +161,19 @@ export class ReconcileService {
     if (outcome === 'replaced') summary.jobsReplaced++;
     if (outcome !== 'present')
       this.log.warn({ runId, execution: record.execution, outcome }, 'run job repaired');
+  }
+
+  private async failUnacknowledged(runId: number, execution: number, now: number, summary: ReconcileSummary) {
+    // Pending age on Redis's clock: a retried POST restarts it, and then the run is left alone.
+    const failed = await this.deps.runs.failPending(runId, execution, {
+      minPendingMs: this.deps.graceMs,
+      error: UNACKNOWLEDGED_ERROR,
+      reason: `reconcile: ${UNACKNOWLEDGED_ERROR}`,
+      now,
+    });
+    if (!failed) return;
+    summary.unacknowledged++;
+    this.log.warn({ runId, execution }, 'unacknowledged run failed: it never starts');
   }
 
   private async failQueued(record: RunRecord, now: number, summary: ReconcileSummary) {
