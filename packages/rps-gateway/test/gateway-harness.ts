@@ -109,7 +109,9 @@ export function captureLogger(): { logger: Logger; lines: Array<Record<string, u
   return { logger, lines };
 }
 
-function gatewayOptions(options: Partial<GatewayOptions> & { prefix?: string; logger?: Logger; inspectUrl?: string }) {
+function gatewayOptions(
+  options: Partial<GatewayOptions> & { prefix?: string; logger?: Logger; inspectUrl?: string },
+) {
   const { prefix: _prefix, logger: _logger, inspectUrl: _inspect, ...rest } = options;
   return rest;
 }

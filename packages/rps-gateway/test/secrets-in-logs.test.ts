@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import {
+  jobReachableTmpDir,
+  TEST_PYTHON,
   createTestPki,
   freePort,
   startRedisServer,
@@ -106,7 +107,7 @@ describe('secrets in the logs of a full run', () => {
     expect(redis.url).toContain(password);
     pki = createTestPki();
     ivis = await startIvis(pki);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-secrets-'));
+    tmp = jobReachableTmpDir('rps-secrets-');
     const common = { redis: { url: redis.url, prefix: uniquePrefix('secrets') }, log: { level: 'debug' } };
     const admin = async () => ({ host: '127.0.0.1', port: await freePort() });
     const [trusted, sandbox, es] = [await freePort(), await freePort(), await freePort()];
@@ -150,7 +151,9 @@ describe('secrets in the logs of a full run', () => {
           executor: {
             kind: 'builtin',
             workDir: path.join(tmp, id),
-            python: 'python3',
+            python: TEST_PYTHON,
+            allowSameUser: true, // a plain user's run: jobs as that user (root: as rps-job)
+
             subtypes: { __default__: { libs: [] } },
           },
           ivis: {

@@ -3,7 +3,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import {
   closeRedis,
@@ -17,6 +16,8 @@ import {
   type RedisKeys,
 } from '@rps/common';
 import {
+  jobReachableTmpDir,
+  TEST_PYTHON,
   createTestPki,
   freePort,
   startRedisServer,
@@ -98,7 +99,7 @@ describe('the RPS host delivers its own pushes, with no agent alive', () => {
       },
     );
     await new Promise<void>((resolve) => ivis.listen(0, '127.0.0.1', resolve));
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-host-'));
+    dir = jobReachableTmpDir('rps-host-');
     trustedPort = await freePort();
     // The operator contract's shape: no scheduler.trustedUrlBase, no forwarder.allow.
     const rpsConfig = {
@@ -174,7 +175,13 @@ describe('the RPS host delivers its own pushes, with no agent alive', () => {
           address,
           capacity: 1,
           admin: { host: '127.0.0.1', port: await freePort() },
-          executor: { kind: 'builtin', workDir, python: 'python3', subtypes: { __default__: { libs: [] } } },
+          executor: {
+            kind: 'builtin',
+            workDir,
+            python: TEST_PYTHON,
+            allowSameUser: true, // a plain user's run: jobs as that user (root: as rps-job)
+            subtypes: { __default__: { libs: [] } },
+          },
           ivis: {
             trustedUrlBase: `http://127.0.0.1:${trustedPort}`,
             sandboxUrlBase: 'http://127.0.0.1:9',

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 
@@ -33,4 +36,20 @@ export async function waitFor<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * The Python a test agent's jobs use: the system's, since a `python3` on PATH
+ * may be a pyenv shim under root's 0700 home, which the job user cannot enter.
+ */
+export const TEST_PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/**
+ * A temporary folder for agents' work dirs that the job user
+ * (`agent.executor.runAs`) can pass through (0711), as a real work dir's parent is.
+ */
+export function jobReachableTmpDir(label: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), label));
+  fs.chmodSync(dir, 0o711);
+  return dir;
 }
