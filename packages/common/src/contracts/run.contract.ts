@@ -24,6 +24,12 @@ export const runRecordSchema = z.object({
   error: z.string().default(''),
   /** Why the run is in its state, for operators (e.g. "peer peer-2 lost"). */
   reason: z.string().default(''),
+  /**
+   * `building`: the run is `running` for the state machine (handed to a job
+   * runner, so it may execute and must never be started again) but that
+   * runner is still building it, so IVIS-core sees QUEUED; '' otherwise.
+   */
+  phase: z.enum(['', 'building']).catch(''),
 });
 /** The parsed run record. */
 export type RunRecord = z.infer<typeof runRecordSchema>;

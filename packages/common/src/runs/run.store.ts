@@ -6,12 +6,15 @@ import { loadLuaScript } from '../redis/lua';
 import { FINAL_STATES, statesAllowing, transition, type RunEvent, type RunState } from './run-state';
 
 const LUA_DIR = path.join(__dirname, '../../lua');
-const SCRIPTS = ['run-submit', 'run-apply', 'run-append-output'].map((name) => loadLuaScript(LUA_DIR, name));
+const SCRIPTS = ['run-submit', 'run-apply', 'run-append-output', 'run-mark-running'].map((name) =>
+  loadLuaScript(LUA_DIR, name),
+);
 
 interface RunScripts {
   rpsRunSubmit(...args: Array<string | Buffer | number>): Promise<[string, string, string]>;
   rpsRunApply(...args: Array<string | number>): Promise<[number, string, string]>;
   rpsRunAppendOutput(...args: Array<string | number>): Promise<number>;
+  rpsRunMarkRunning(...args: Array<string | number>): Promise<number>;
 }
 
 /** What {@link RunStore.submit} did. */
@@ -29,7 +32,7 @@ export interface ApplyOptions {
   /** The peer acting: for `dispatch` it becomes the owner; for other events the owner must match. */
   peerId?: string;
   /** Extra record fields to set in the same step. */
-  fields?: Partial<Pick<RunRecord, 'startedAt' | 'finishedAt' | 'error' | 'reason'>>;
+  fields?: Partial<Pick<RunRecord, 'startedAt' | 'finishedAt' | 'error' | 'reason' | 'phase'>>;
   now?: number;
 }
 
@@ -135,6 +138,21 @@ export class RunStore {
       chunk,
     );
     return length >= 0;
+  }
+
+  /**
+   * The job process of a run that started in the `building` phase (an rjr
+   * hand-over) is running now: the phase is cleared and `startedAt` set.
+   * False when that execution is no longer running.
+   */
+  async markRunning(runId: number, execution: number, startedAt: string, now = Date.now()): Promise<boolean> {
+    const written = await this.scripts.rpsRunMarkRunning(
+      this.keys.run(runId),
+      String(execution),
+      startedAt,
+      String(now),
+    );
+    return written === 1;
   }
 
   /**
