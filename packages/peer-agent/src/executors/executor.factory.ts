@@ -30,6 +30,8 @@ export function createExecutor(
       url: executor.url,
       pollMs: options.rjrPollMs,
       unreachableMs: options.rjrUnreachableMs,
+      rowGraceMs: options.rjrRowGraceMs,
+      finalAckMs: options.rjrFinalAckMs,
       timeoutMs: options.httpTimeoutMs,
       logger: logger.child({ component: 'rjr-executor' }),
     });
