@@ -57,6 +57,8 @@ export interface AgentOptions {
    * handling of the push (its own DELETE has a 2 s timeout).
    */
   rjrFinalAckMs: number;
+  /** The rjr executor sends a stop again when the run still goes on this long after the runner took it. */
+  rjrStopResendMs: number;
   /** How long the agent waits for its runs to end after stopping them at shutdown. */
   shutdownRunsTimeoutMs: number;
 }
@@ -85,5 +87,6 @@ export const DEFAULT_AGENT_OPTIONS: Readonly<AgentOptions> = Object.freeze({
   rjrUnreachableMs: 30_000,
   rjrRowGraceMs: 5000,
   rjrFinalAckMs: 10_000,
+  rjrStopResendMs: 5000,
   shutdownRunsTimeoutMs: 15_000,
 });

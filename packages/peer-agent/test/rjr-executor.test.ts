@@ -17,6 +17,8 @@ describe('rjr executor against a job runner with the real one’s behaviour', ()
   const archive = testTaskArchive();
   /** Whether the fake IVIS-core deletes a run when it accepts its final status, as IVIS-core does (2.3). */
   let ivisDeletes = true;
+  /** How long the fake IVIS-core takes before that DELETE (IVIS-core's own handling time). */
+  let ivisDeleteDelayMs = 0;
 
   /** What the gateway does on IVIS-core's DELETE /rps/run/:id. */
   const deleteAsGateway = async (runId: number) => {
@@ -45,7 +47,8 @@ describe('rjr executor against a job runner with the real one’s behaviour', ()
     ivis.respond = (path: string, body: PushBody) => {
       const final = body.status?.status === 0 || body.status?.status === 2;
       if (ivisDeletes && path.startsWith('/rest/remote/status') && final && body.runId !== undefined) {
-        void deleteAsGateway(body.runId);
+        const runId = body.runId;
+        setTimeout(() => void deleteAsGateway(runId), ivisDeleteDelayMs);
       }
       return undefined;
     };
@@ -57,7 +60,7 @@ describe('rjr executor against a job runner with the real one’s behaviour', ()
       capacity: 1,
       executor: { kind: 'rjr', url: rjr.url },
       // Short, so the unusable-status and unacknowledged-push tests do not wait the defaults.
-      options: { rjrUnreachableMs: 1500, rjrFinalAckMs: 800 },
+      options: { rjrUnreachableMs: 1500, rjrFinalAckMs: 800, rjrStopResendMs: 300 },
     });
   });
   afterAll(async () => {
@@ -69,6 +72,7 @@ describe('rjr executor against a job runner with the real one’s behaviour', ()
   });
   afterEach(() => {
     ivisDeletes = true;
+    ivisDeleteDelayMs = 0;
     rjr.quirks.rowDelayMs = 0;
     rjr.quirks.deleteMs = 0;
   });
@@ -173,6 +177,8 @@ describe('rjr executor against a job runner with the real one’s behaviour', ()
   });
 
   it('when a run is stopped while the runner builds it then the runner’s own RUN_FAIL (no finished_at) is not pushed again', async () => {
+    // IVIS-core deletes after the agent has seen the end (100 ms polls), within rjrFinalAckMs (800 ms).
+    ivisDeleteDelayMs = 400;
     rjr.plan(860, { buildMs: Infinity });
     await pool.submit(860, runBody({ runId: 860, taskId: 80, archive }));
     await waitFor('row on the runner', () => rjr.rows.has(860), RUN_WAIT);
@@ -207,6 +213,47 @@ describe('rjr executor against a job runner with the real one’s behaviour', ()
     expect((await pool.runs.get(802))?.error).toMatch(/Run Cancelled/);
     const types = runnerPushes(802).map((p) => p.body.type ?? `status ${p.body.status?.status}`);
     expect(types.indexOf('run/802/stop')).toBeLessThan(types.indexOf('status 2'));
+  });
+
+  it('when a stopped job still ends in SUCCESS on the runner (which pushed SUCCESS) then the run is recorded succeeded, not stopped', async () => {
+    ivisDeletes = false;
+    rjr.plan(870, { runMs: Infinity, onStop: 'succeed', output: 'caught SIGINT\n' });
+    await pool.submit(870, runBody({ runId: 870, taskId: 80, archive }));
+    await waitFor(
+      'RUNNING',
+      async () => (await gatewayView(870))?.status === RemoteRunState.RUNNING,
+      RUN_WAIT,
+    );
+    const command: ControlCommand = { kind: 'stop', id: 'rjr-stop-870', runId: 870, execution: 1 };
+    await pool.redis.xadd(pool.keys.peerControl('peer-t'), '*', 'command', JSON.stringify(command));
+    await waitFor(
+      'runner pushed SUCCESS',
+      () => runnerPushes(870).some((p) => p.body.status?.status === 0),
+      RUN_WAIT,
+    );
+    await waitFor(
+      'ended',
+      async () => isFinalState((await pool.runs.get(870))?.state ?? 'running'),
+      RUN_WAIT,
+    );
+    expect((await pool.runs.get(870))?.state).toBe('succeeded');
+    await deleteAsGateway(870);
+  });
+
+  it('when the job misses the runner’s SIGINT (still starting) then the agent sends the stop again and the run ends stopped', async () => {
+    ivisDeletes = false;
+    rjr.plan(880, { runMs: Infinity, onStop: 'miss-first', output: 'starting\n' });
+    await pool.submit(880, runBody({ runId: 880, taskId: 80, archive }));
+    await waitFor(
+      'RUNNING',
+      async () => (await gatewayView(880))?.status === RemoteRunState.RUNNING,
+      RUN_WAIT,
+    );
+    const command: ControlCommand = { kind: 'stop', id: 'rjr-stop-880', runId: 880, execution: 1 };
+    await pool.redis.xadd(pool.keys.peerControl('peer-t'), '*', 'command', JSON.stringify(command));
+    await waitFor('stopped', async () => (await pool.runs.get(880))?.state === 'stopped', RUN_WAIT);
+    expect(rjr.calls.filter((c) => c === 'POST /run/880/stop')).toHaveLength(2);
+    await deleteAsGateway(880);
   });
 
   it('when the job runner keeps answering a status the agent cannot read then the run fails after rjrUnreachableMs, naming the problem', async () => {

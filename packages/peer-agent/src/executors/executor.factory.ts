@@ -32,6 +32,7 @@ export function createExecutor(
       unreachableMs: options.rjrUnreachableMs,
       rowGraceMs: options.rjrRowGraceMs,
       finalAckMs: options.rjrFinalAckMs,
+      stopResendMs: options.rjrStopResendMs,
       timeoutMs: options.httpTimeoutMs,
       logger: logger.child({ component: 'rjr-executor' }),
     });

@@ -16,6 +16,8 @@ export interface FakeRjrPlan {
   outcome?: 'success' | 'fail' | 'build-fail';
   /** `lost`: the runner's final status push never reaches IVIS-core (it does not retry). */
   finalPush?: 'delivered' | 'lost';
+  /** `succeed`: the job catches the runner's SIGINT and exits 0, so a stopped run ends in SUCCESS. */
+  onStop?: 'fail' | 'succeed' | 'miss-first';
   /** Answers of GET /run/:id to give instead of the row (the last one repeats). */
   answers?: object[];
 }
@@ -41,6 +43,7 @@ interface Live {
   phase: 'building' | 'running' | 'over';
   timer?: NodeJS.Timeout;
   polls: number;
+  stops: number;
 }
 
 export interface FakeRjr {
@@ -129,7 +132,7 @@ export async function startFakeRjr(ivisUrl: string): Promise<FakeRjr> {
   };
   const accept = (runId: number, body: Buffer) => {
     fake.bodies.set(runId, body);
-    const run: Live = { plan: plans.get(runId) ?? {}, phase: 'building', polls: 0 };
+    const run: Live = { plan: plans.get(runId) ?? {}, phase: 'building', polls: 0, stops: 0 };
     plans.delete(runId);
     live.set(runId, run);
     setTimeout(() => {
@@ -152,7 +155,10 @@ export async function startFakeRjr(ivisUrl: string): Promise<FakeRjr> {
       push('emit', { type: `run/${runId}/stop` });
       return;
     }
-    end(runId, run, false, true);
+    // The job was still starting and missed the SIGINT: the runner only emits the stop.
+    if (run.plan.onStop === 'miss-first' && run.stops++ === 0) push('emit', { type: `run/${runId}/stop` });
+    else if (run.plan.onStop === 'succeed') end(runId, run, true);
+    else end(runId, run, false, true);
   };
   const handle = (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => {
     const match = /^\/(run|task)\/(\d+)(\/stop)?$/.exec(req.url ?? '');

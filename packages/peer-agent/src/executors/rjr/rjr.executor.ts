@@ -19,12 +19,17 @@ export interface RjrExecutorOptions {
   rowGraceMs: number;
   /** How long the agent waits for IVIS-core to acknowledge (delete) a final status the runner pushed. */
   finalAckMs: number;
+  /** A stop the runner took (200) but whose run still goes on after this long is sent again. */
+  stopResendMs: number;
   timeoutMs: number;
   logger: Logger;
 }
 
 /** What the runner's status says when it keeps no `finished_at` but did push its failure (ivis-protocol.md 3.3). */
 const RUNNER_CANCELLED = 'Run Cancelled';
+
+/** Stops sent for one run at most (the runner SIGINTs once per stop and never escalates). */
+const STOP_SENDS = 3;
 
 /** Attempts at clearing a leftover row before a POST (the runner may answer 200 without deleting, on SQLITE_BUSY). */
 const CLEAR_ATTEMPTS = 3;
@@ -93,6 +98,8 @@ class RunFollower {
   private stopWanted = false;
   private stopDelivered = false;
   private stopSending = false;
+  private stopSentAt = 0;
+  private stopSends = 0;
   private seen = 0;
 
   constructor(
@@ -176,7 +183,7 @@ class RunFollower {
   /** Mirrors one status answer; a result once the run is over on the runner. */
   private observe(status: RunStatusResponse): RunResult | null {
     if (this.phase === 'awaiting-row') this.phase = 'building';
-    if (this.stopWanted && !this.stopDelivered) void this.deliverStop();
+    if (this.stopWanted) this.stopAgainIfIgnored();
     if (status.output.length > this.seen) {
       this.io.onOutput(status.output.slice(this.seen));
       this.seen = status.output.length;
@@ -212,14 +219,31 @@ class RunFollower {
     return { succeeded: false, errMsg, needsFinalPush: true };
   }
 
+  /**
+   * A job that gets the runner's SIGINT while Python is still starting may
+   * miss it (seen with the real runner: the job ran on to SUCCESS), and the
+   * runner sends no second signal: after `stopResendMs` the stop goes again.
+   */
+  private stopAgainIfIgnored(): void {
+    if (!this.stopDelivered) {
+      void this.deliverStop();
+    } else if (this.stopSends < STOP_SENDS && Date.now() - this.stopSentAt >= this.options.stopResendMs) {
+      this.stopDelivered = false;
+      void this.deliverStop();
+    }
+  }
+
   private async deliverStop(): Promise<void> {
     if (this.stopDelivered || this.stopSending) return;
     this.stopSending = true;
     try {
       const status = await this.client.stop(this.run.runId);
       // 404: no row yet; the next status answer that shows one sends the stop again.
-      if (status === 200) this.stopDelivered = true;
-      else this.options.logger.info({ runId: this.run.runId, status }, 'job runner stop not taken yet');
+      if (status === 200) {
+        this.stopDelivered = true;
+        this.stopSentAt = Date.now();
+        this.stopSends++;
+      } else this.options.logger.info({ runId: this.run.runId, status }, 'job runner stop not taken yet');
     } catch (err) {
       this.options.logger.warn({ runId: this.run.runId, err: String(err) }, 'job runner stop failed');
     } finally {
