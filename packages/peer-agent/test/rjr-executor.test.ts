@@ -75,6 +75,7 @@ describe('rjr executor against a job runner with the real one’s behaviour', ()
     ivisDeleteDelayMs = 0;
     rjr.quirks.rowDelayMs = 0;
     rjr.quirks.deleteMs = 0;
+    rjr.quirks.pushReadMs = 0;
   });
 
   it('when a run succeeds on the job runner then its body went unchanged, state and output are mirrored, and once IVIS-core deletes it the agent pushes nothing', async () => {
@@ -165,6 +166,17 @@ describe('rjr executor against a job runner with the real one’s behaviour', ()
     expect(final).toMatchObject({ status: { status: RemoteRunState.SUCCESS }, output: 'lost push\n' });
     await waitFor('deleted by IVIS-core', async () => (await pool.runs.get(850)) === null, RUN_WAIT);
     expect(agentFinals(850)).toHaveLength(1);
+  });
+
+  it('when the runner reads its row back before pushing the final status then the agent does not delete the row first', async () => {
+    // Longer than the agent's 100 ms poll (so a DELETE right after the agent saw the end wins), shorter than its 500 ms settle.
+    rjr.quirks.pushReadMs = 200;
+    rjr.plan(890, { output: 'read back\n' });
+    await pool.submit(890, runBody({ runId: 890, taskId: 80, archive }));
+    await waitFor('deleted by IVIS-core', async () => (await pool.runs.get(890)) === null, RUN_WAIT);
+    await waitFor('row deleted on the runner', () => rjr.calls.includes('DELETE /run/890'), RUN_WAIT);
+    expect(runnerPushes(890).filter((p) => p.body.status?.status === 0)).toHaveLength(1);
+    expect(agentFinals(890)).toEqual([]);
   });
 
   it('when the job runner fails the build (RUN_FAIL, no finished_at, no error) then the agent pushes the final status itself', async () => {

@@ -28,6 +28,8 @@ export interface FakeRjrQuirks {
   rowDelayMs: number;
   /** DELETE /run/:id takes this long; a row created meanwhile is lost to SQLITE_BUSY, the run goes on. */
   deleteMs: number;
+  /** The runner reads the row back this long after its final write, and pushes only if it is still there. */
+  pushReadMs: number;
 }
 
 interface Row {
@@ -98,14 +100,20 @@ export async function startFakeRjr(ivisUrl: string): Promise<FakeRjr> {
     const errMsg = row?.errMsg ?? '';
     // A stopped run's stop event overtakes its final status (unordered pushes).
     if (stopped) push('emit', { type: `run/${runId}/stop` });
-    if (run.plan.finalPush !== 'lost') {
-      push('status', {
-        runId,
-        status: { status: succeeded ? 0 : 2, started_at: row?.started_at, finished_at },
-        output: succeeded ? output : `${errMsg}\n\nLog:\n${output}`,
-      });
-    }
-    push('emit', succeeded ? { type: `run/${runId}/success` } : { type: `run/${runId}/fail`, data: errMsg });
+    setTimeout(() => {
+      // "Could not push data to IVIS-core, run <id> does not exist!"
+      if (run.plan.finalPush !== 'lost' && fake.rows.has(runId)) {
+        push('status', {
+          runId,
+          status: { status: succeeded ? 0 : 2, started_at: row?.started_at, finished_at },
+          output: succeeded ? output : `${errMsg}\n\nLog:\n${output}`,
+        });
+      }
+      push(
+        'emit',
+        succeeded ? { type: `run/${runId}/success` } : { type: `run/${runId}/fail`, data: errMsg },
+      );
+    }, fake.quirks.pushReadMs);
   };
   const begin = (runId: number, run: Live) => {
     const { plan } = run;
@@ -209,7 +217,7 @@ export async function startFakeRjr(ivisUrl: string): Promise<FakeRjr> {
     bodies: new Map(),
     rows: new Map(),
     rowless: [],
-    quirks: { rowDelayMs: 0, deleteMs: 0 },
+    quirks: { rowDelayMs: 0, deleteMs: 0, pushReadMs: 0 },
     phase: (runId) => live.get(runId)?.phase,
     plan: (runId, plan) => plans.set(runId, plan),
     leaveRow: (runId, row) => fake.rows.set(runId, row),

@@ -28,6 +28,9 @@ export interface RjrExecutorOptions {
 /** What the runner's status says when it keeps no `finished_at` but did push its failure (ivis-protocol.md 3.3). */
 const RUNNER_CANCELLED = 'Run Cancelled';
 
+/** How long the row stays after a final the runner pushes itself: its read-back for the push takes milliseconds. */
+const FINAL_SETTLE_MS = 500;
+
 /** Stops sent for one run at most (the runner SIGINTs once per stop and never escalates). */
 const STOP_SENDS = 3;
 
@@ -133,8 +136,11 @@ class RunFollower {
       if (answer.kind === 'status') {
         lastUsable = Date.now();
         const ended = this.observe(answer.status);
-        if (ended) return ended;
-        continue;
+        if (!ended) continue;
+        // The runner writes its final state, then reads the row back to push it: a DELETE
+        // between the two (seen against the real runner) leaves IVIS-core without its push.
+        if (ended.pushUnlessDeletedWithinMs !== undefined) await sleep(FINAL_SETTLE_MS);
+        return ended;
       }
       if (answer.kind === 'missing') {
         lastUsable = Date.now();
