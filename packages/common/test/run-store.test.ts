@@ -113,6 +113,19 @@ describe('RunStore against a real Redis', () => {
     });
   });
 
+  it('when a run starts in the building phase then IVIS-core sees QUEUED until markRunning, which only a running execution takes', async () => {
+    await store.submit(6, body, meta);
+    await store.apply(6, 'dispatch', { peerId: 'p1' });
+    expect(await store.markRunning(6, 1, '2026-01-01T00:00:01.000Z')).toBe(false);
+    await store.apply(6, 'start', { peerId: 'p1', fields: { phase: 'building', startedAt: 'x' } });
+    expect(toStatusResponse((await store.get(6))!, '').status).toBe(4);
+    expect(await store.markRunning(6, 2, '2026-01-01T00:00:01.000Z')).toBe(false);
+    expect(await store.markRunning(6, 1, '2026-01-01T00:00:01.000Z')).toBe(true);
+    const record = (await store.get(6))!;
+    expect(record).toMatchObject({ phase: '', startedAt: '2026-01-01T00:00:01.000Z' });
+    expect(toStatusResponse(record, '').status).toBe(3);
+  });
+
   it('when a dispatched run is requeued then it has no owner and can be dispatched elsewhere', async () => {
     await store.submit(4, body, meta);
     await store.apply(4, 'dispatch', { peerId: 'p1' });

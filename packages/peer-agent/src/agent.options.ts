@@ -52,6 +52,21 @@ export interface AgentOptions {
   rjrPollMs: number;
   /** The rjr executor fails a run after the job runner was unreachable this long. */
   rjrUnreachableMs: number;
+  /**
+   * The rjr executor takes a 404 this soon after its POST as "row not created
+   * yet": the runner answers the POST before its worker process has written
+   * the row, which can wait up to sqlite3's 1 s busy timeout per attempt.
+   */
+  rjrRowGraceMs: number;
+  /**
+   * After a final status the job runner pushed itself (once, no retries), the
+   * agent waits this long for IVIS-core's acknowledgement (its DELETE of the
+   * run), then pushes the final status itself. IVIS-core deletes within its
+   * handling of the push (its own DELETE has a 2 s timeout).
+   */
+  rjrFinalAckMs: number;
+  /** The rjr executor sends a stop again when the run still goes on this long after the runner took it. */
+  rjrStopResendMs: number;
   /** How long the agent waits for its runs to end after stopping them at shutdown. */
   shutdownRunsTimeoutMs: number;
 }
@@ -79,7 +94,10 @@ export const DEFAULT_AGENT_OPTIONS: Readonly<AgentOptions> = Object.freeze({
   stopGraceMs: 5000,
   tokenRefreshMs: 30_000,
   controlBlockMs: 1000,
-  rjrPollMs: 1000,
+  rjrPollMs: 250,
   rjrUnreachableMs: 30_000,
+  rjrRowGraceMs: 5000,
+  rjrFinalAckMs: 10_000,
+  rjrStopResendMs: 5000,
   shutdownRunsTimeoutMs: 15_000,
 });

@@ -112,8 +112,9 @@ export function createService(deps: AgentServiceDeps): AgentService {
   const bullDeps = { connection: connections.bull, keys, peerId, logger };
   const queue = createRunQueue(bullDeps);
   const pushQueue = createPushQueue(bullDeps);
+  const outbox = new PushOutbox(connections.commands, keys);
   const drainer = new OutboxDrainer({
-    outbox: new PushOutbox(connections.commands, keys),
+    outbox,
     queue: pushQueue,
     retry: options.finalPushRetry,
     logger: logger.child({ component: 'outbox' }),
@@ -121,6 +122,7 @@ export function createService(deps: AgentServiceDeps): AgentService {
   const finals = new FinalPushes({
     ledger,
     drainer,
+    outbox,
     waitMs: options.finalPushWaitMs,
     logger,
     faults: deps.faults,

@@ -1,10 +1,16 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import pino from 'pino';
 import { finalPushJobId, QUEUES, RemoteRunState } from '@rps/common';
-import { freePort, startRedisServer, waitFor, type TestRedisServer } from '@rps/common/testing';
+import {
+  freePort,
+  startRedisServer,
+  waitFor,
+  type TestRedisServer,
+  jobReachableTmpDir,
+  TEST_PYTHON,
+} from '@rps/common/testing';
 import { openPool, startTestAgent, type Pool, type TestAgent } from './support/agent-harness';
 import { buildAgent, startAgentProcess, writeConfig, type AgentProcess } from './support/agent-process';
 import { startFakeIvis, type FakeIvis } from './support/fake-ivis';
@@ -31,7 +37,7 @@ describe('durable final pushes', () => {
     ivis = await startFakeIvis();
     pool = await openPool(server.url);
     pushes = new Queue(QUEUES.pushes, { connection: pool.redis, prefix: pool.keys.bullPrefix });
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-final-'));
+    tmp = jobReachableTmpDir('rps-final-');
   }, 120_000);
   afterAll(async () => {
     for (const proc of processes) proc.child.kill('SIGKILL');
@@ -60,7 +66,9 @@ describe('durable final pushes', () => {
         executor: {
           kind: 'builtin',
           workDir: path.join(tmp, id),
-          python: 'python3',
+          python: TEST_PYTHON,
+          allowSameUser: true, // a plain user's run: jobs as that user (root: as rps-job)
+
           subtypes: { __default__: { libs: [] } },
         },
         ivis: {

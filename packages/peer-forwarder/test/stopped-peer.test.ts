@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   createTestPki,
@@ -8,6 +7,8 @@ import {
   startRedisServer,
   waitFor,
   type TestRedisServer,
+  jobReachableTmpDir,
+  TEST_PYTHON,
 } from '@rps/common/testing';
 import {
   send,
@@ -57,7 +58,7 @@ describe('forwarder and a peer stopped cleanly', () => {
       routes: { trusted: upstream.url },
       peerRefreshMs: 60_000,
     });
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-fwd-stop-'));
+    tmp = jobReachableTmpDir('rps-fwd-stop-');
     configFile = path.join(tmp, 'agent.yaml');
     fs.writeFileSync(
       configFile,
@@ -69,7 +70,12 @@ describe('forwarder and a peer stopped cleanly', () => {
           address: PEER_ADDRESS,
           capacity: 1,
           admin: { host: '127.0.0.1', port: await freePort() },
-          executor: { kind: 'builtin', workDir: path.join(tmp, 'work'), python: 'python3' },
+          executor: {
+            kind: 'builtin',
+            workDir: path.join(tmp, 'work'),
+            python: TEST_PYTHON,
+            allowSameUser: true,
+          },
           ivis: {
             trustedUrlBase: upstream.url,
             sandboxUrlBase: upstream.url,

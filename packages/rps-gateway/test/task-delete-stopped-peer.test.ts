@@ -3,9 +3,16 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { createTestPki, freePort, startRedisServer, uniquePrefix, waitFor } from '@rps/common/testing';
+import {
+  createTestPki,
+  freePort,
+  startRedisServer,
+  uniquePrefix,
+  waitFor,
+  jobReachableTmpDir,
+  TEST_PYTHON,
+} from '@rps/common/testing';
 import type { TestPki, TestRedisServer } from '@rps/common/testing';
 
 // DESIGN.md guarantee 5 for a peer stopped for maintenance (issue 16): the
@@ -53,7 +60,7 @@ function startProcess(main: string, configFile: string, logs: string[]): ChildPr
 
 /** A task archive (the tar IVIS-core builds) holding one job.py. */
 function taskArchive(jobPy: string): number[] {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-e2e-task-'));
+  const dir = jobReachableTmpDir('rps-e2e-task-');
   fs.writeFileSync(path.join(dir, 'job.py'), jobPy);
   const tar = execFileSync('tar', ['-cf', '-', '-C', dir, '.']);
   fs.rmSync(dir, { recursive: true, force: true });
@@ -133,7 +140,7 @@ describe('task deleted while its peer is stopped (SIGTERM)', () => {
     redis = await startRedisServer();
     pki = createTestPki();
     ivis = await startFakeIvis();
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-e2e-stop-'));
+    tmp = jobReachableTmpDir('rps-e2e-stop-');
     workDir = path.join(tmp, 'peer-1');
     gatewayPort = await freePort();
     const prefix = uniquePrefix('e2e');
@@ -165,7 +172,9 @@ describe('task deleted while its peer is stopped (SIGTERM)', () => {
           executor: {
             kind: 'builtin',
             workDir,
-            python: 'python3',
+            python: TEST_PYTHON,
+            allowSameUser: true, // a plain user's run: jobs as that user (root: as rps-job)
+
             subtypes: { __default__: { libs: [] } },
           },
           ivis: { trustedUrlBase: ivis.url, sandboxUrlBase: ivis.url, es: { host: '127.0.0.1', port: 9 } },

@@ -30,6 +30,12 @@ export const runRecordSchema = z.object({
    * older than the field). Agents never start a pending run.
    */
   pendingSince: z.string().default(''),
+  /**
+   * `building`: the run is `running` for the state machine (handed to a job
+   * runner, so it may execute and must never be started again) but that
+   * runner is still building it, so IVIS-core sees QUEUED; '' otherwise.
+   */
+  phase: z.enum(['', 'building']).catch(''),
 });
 /** The parsed run record. */
 export type RunRecord = z.infer<typeof runRecordSchema>;

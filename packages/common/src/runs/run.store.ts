@@ -7,7 +7,9 @@ import { loadLuaScript } from '../redis/lua';
 import { FINAL_STATES, statesAllowing, transition, type RunEvent, type RunState } from './run-state';
 
 const LUA_DIR = path.join(__dirname, '../../lua');
-const SCRIPTS = ['run-submit', 'run-apply', 'run-append-output'].map((name) => loadLuaScript(LUA_DIR, name));
+const SCRIPTS = ['run-submit', 'run-apply', 'run-append-output', 'run-mark-running'].map((name) =>
+  loadLuaScript(LUA_DIR, name),
+);
 /** The submit acknowledgement (docs/gateway.md, "Runs the gateway did not accept"). */
 const ACK_SCRIPTS = ['run-acknowledge', 'run-fail-pending'].map((name) => loadLuaScript(LUA_DIR, name));
 
@@ -17,6 +19,7 @@ interface RunScripts {
   rpsRunFailPending(...args: Array<string | number>): Promise<number>;
   rpsRunApply(...args: Array<string | number>): Promise<[number, string, string]>;
   rpsRunAppendOutput(...args: Array<string | number>): Promise<number>;
+  rpsRunMarkRunning(...args: Array<string | number>): Promise<number>;
 }
 
 /** What {@link RunStore.submit} did. */
@@ -47,7 +50,7 @@ export interface ApplyOptions {
   /** The peer acting: for `dispatch` it becomes the owner; for other events the owner must match. */
   peerId?: string;
   /** Extra record fields to set in the same step. */
-  fields?: Partial<Pick<RunRecord, 'startedAt' | 'finishedAt' | 'error' | 'reason'>>;
+  fields?: Partial<Pick<RunRecord, 'startedAt' | 'finishedAt' | 'error' | 'reason' | 'phase'>>;
   now?: number;
   /**
    * Pushes that must reach IVIS-core once this change is made (a final
@@ -221,6 +224,21 @@ export class RunStore {
       chunk,
     );
     return length >= 0;
+  }
+
+  /**
+   * The job process of a run that started in the `building` phase (an rjr
+   * hand-over) is running now: the phase is cleared and `startedAt` set.
+   * False when that execution is no longer running.
+   */
+  async markRunning(runId: number, execution: number, startedAt: string, now = Date.now()): Promise<boolean> {
+    const written = await this.scripts.rpsRunMarkRunning(
+      this.keys.run(runId),
+      String(execution),
+      startedAt,
+      String(now),
+    );
+    return written === 1;
   }
 
   /**

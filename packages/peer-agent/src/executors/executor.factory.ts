@@ -40,6 +40,9 @@ export function createExecutor(
       url: executor.url,
       pollMs: options.rjrPollMs,
       unreachableMs: options.rjrUnreachableMs,
+      rowGraceMs: options.rjrRowGraceMs,
+      finalAckMs: options.rjrFinalAckMs,
+      stopResendMs: options.rjrStopResendMs,
       timeoutMs: options.httpTimeoutMs,
       logger: logger.child({ component: 'rjr-executor' }),
     });

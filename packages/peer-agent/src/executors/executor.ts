@@ -16,6 +16,11 @@ export interface ExecutorRun {
 export interface RunIo {
   /** A piece of the run's stdout (decoded as UTF-8 without splitting characters). */
   onOutput(chunk: string): void;
+  /**
+   * Executors whose runs start in the `building` phase (see
+   * {@link Executor.startsBuilding}): the job process is running now.
+   */
+  onRunning?(startedAt: string): void;
 }
 
 /** How the job process ended. */
@@ -28,6 +33,13 @@ export interface RunResult {
    * IVIS-core (its build failures, ivis-protocol.md 7 item 10), so the agent must.
    */
   needsFinalPush?: boolean;
+  /**
+   * rjr only: the job runner pushed the final status itself, once, without
+   * retries (ivis-protocol.md 2.6). IVIS-core acknowledges a final status by
+   * deleting the run (2.3); if the run is still there this many ms after the
+   * final state was recorded, the agent pushes the final status itself.
+   */
+  pushUnlessDeletedWithinMs?: number;
 }
 
 /** A started job. */
@@ -61,6 +73,12 @@ export interface Executor {
   readonly kind: 'builtin' | 'rjr';
   /** Whether the agent pushes run progress to IVIS-core (false: the job runner does it itself). */
   readonly agentPushes: boolean;
+  /**
+   * The run is handed over at `start` but built afterwards (rjr): it is
+   * recorded `running` with phase `building` (IVIS-core sees QUEUED) until
+   * the executor calls {@link RunIo.onRunning}.
+   */
+  readonly startsBuilding?: boolean;
   /** Builds the run's environment; rejects with {@link BuildFailure}, or an AbortError when `signal` fires. */
   prepare(run: ExecutorRun, signal: AbortSignal): Promise<PreparedRun>;
   /** Removes the task's build (after the task's runs on this peer have ended). */

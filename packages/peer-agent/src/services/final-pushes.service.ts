@@ -1,4 +1,4 @@
-import type { ApplyOptions, ApplyResult, FinalReport, OutboxDrainer } from '@rps/common';
+import type { ApplyOptions, ApplyResult, FinalReport, OutboxDrainer, PushOutbox } from '@rps/common';
 import type { Logger } from 'pino';
 import type { RunLedger } from '../stores/run-ledger.store';
 import type { RunReporter } from './run-reporter.service';
@@ -12,6 +12,7 @@ export interface AgentFaults {
 export interface FinalPushesDeps {
   ledger: RunLedger;
   drainer: Pick<OutboxDrainer, 'drainOne'>;
+  outbox: Pick<PushOutbox, 'remove'>;
   /** How long the final pushes wait for the run's in-run pushes still in flight. */
   waitMs: number;
   logger: Logger;
@@ -40,8 +41,13 @@ export class FinalPushes {
     options: ApplyOptions,
     reporter: RunReporter,
     force: boolean,
-    /** Runs once the change is recorded, before the pushes are queued (e.g. ending an orphaned job first). */
-    afterRecord?: () => Promise<void>,
+    /**
+     * Runs once the change is recorded, before the pushes are queued (e.g. ending an orphaned job
+     * first). `cancel` withdraws the recorded pushes: an rjr runner's own final push was
+     * acknowledged meanwhile, so the agent's copy is not needed. Should the agent die before that
+     * answer, the copy is delivered once due: a duplicate of the same status, never a lost one.
+     */
+    afterRecord?: () => Promise<void | 'cancel'>,
   ): Promise<ApplyResult> {
     const { ledger, waitMs, logger } = this.deps;
     const entry = reporter.finalPushes(report, force);
@@ -52,8 +58,12 @@ export class FinalPushes {
     });
     if (!applied.ok) return applied;
     if (entry) this.deps.faults?.afterFinalRecord?.();
-    await afterRecord?.();
+    const after = await afterRecord?.();
     if (!entry) return applied;
+    if (after === 'cancel') {
+      await this.deps.outbox.remove(entry.jobId);
+      return applied;
+    }
     await reporter.quiesce(waitMs);
     try {
       await this.deps.drainer.drainOne(entry.jobId);

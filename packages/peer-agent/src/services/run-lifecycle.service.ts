@@ -6,6 +6,7 @@ import type { RunLedger } from '../stores/run-ledger.store';
 import type { ActiveRun, ActiveRuns } from './active-runs';
 import type { AgentMetrics, RunOutcome } from './agent.metrics';
 import type { FinalPushes } from './final-pushes.service';
+import { finalAcknowledged } from './final-ack';
 import type { OrphanRuns } from './orphan-runs.service';
 import { OutputRecorder } from './output-recorder.service';
 import { claimRun } from './run-claim.service';
@@ -91,10 +92,12 @@ export class RunLifecycle {
   private async runStarted(run: ActiveRun, prepared: PreparedRun, reporter: RunReporter, log: Logger) {
     const { ledger, peerId } = this.deps;
     const startedAt = new Date().toISOString();
+    // rjr: handed over (never to be started again) but built first, so IVIS-core sees QUEUED until onRunning.
+    const phase = this.deps.executor.startsBuilding ? { phase: 'building' as const } : {};
     const started = await ledger.apply(run.runId, 'start', {
       execution: run.execution,
       peerId,
-      fields: { startedAt },
+      fields: { startedAt, ...phase },
     });
     if (!started.ok) {
       // Stopped, deleted or taken over meanwhile: whoever changed it reports it.
@@ -110,7 +113,12 @@ export class RunLifecycle {
       capped: () => reporter.outputCapped(),
       logger: log,
     });
-    run.handle = prepared.start({ onOutput: (chunk) => recorder.write(chunk) });
+    const onRunning = (at: string) => {
+      ledger
+        .markRunning(run.runId, run.execution, at)
+        .catch((err: unknown) => log.warn({ err: errText(err) }, 'running phase not recorded'));
+    };
+    run.handle = prepared.start({ onOutput: (chunk) => recorder.write(chunk), onRunning });
     run.phase = 'running';
     log.info('run started');
     reporter.running(startedAt);
@@ -130,8 +138,11 @@ export class RunLifecycle {
     reporter: RunReporter,
     log: Logger,
   ): Promise<ProcessOutcome> {
-    const event =
-      run.stop === 'stop' || run.stop === 'delete'
+    // A job runner that pushes by itself (rjr) may have ended and pushed SUCCESS before a stop reached it.
+    const runnerSucceeded = result.succeeded && !this.deps.executor.agentPushes && run.stop !== 'delete';
+    const event = runnerSucceeded
+      ? 'succeed'
+      : run.stop === 'stop' || run.stop === 'delete'
         ? 'stop'
         : run.stop === 'shutdown' || !result.succeeded
           ? 'fail'
@@ -161,7 +172,12 @@ export class RunLifecycle {
         fields: { finishedAt, error: errMsg, reason: event === 'succeed' ? '' : firstLine(errMsg) },
       },
       reporter,
-      result.needsFinalPush === true,
+      // rjr: the runner's own final push is never retried, so the agent records its own copy too
+      // and withdraws it once IVIS-core has acknowledged the runner's (runnerPushAcknowledged).
+      result.needsFinalPush === true || result.pushUnlessDeletedWithinMs !== undefined,
+      result.needsFinalPush !== true && result.pushUnlessDeletedWithinMs !== undefined
+        ? async () => ((await this.runnerPushAcknowledged(run, result, log)) ? 'cancel' : undefined)
+        : undefined,
     );
     if (!applied.ok) {
       log.warn({ reason: applied.reason }, 'final state refused; not pushing');
@@ -170,6 +186,15 @@ export class RunLifecycle {
     }
     log.info({ state: applied.state }, 'run ended');
     return event === 'succeed' ? 'succeeded' : event === 'stop' ? 'stopped' : 'failed';
+  }
+
+  /** rjr: true unless the runner's own final push (never retried) went unacknowledged by IVIS-core. */
+  private async runnerPushAcknowledged(run: ActiveRun, result: RunResult, log: Logger): Promise<boolean> {
+    const withinMs = result.pushUnlessDeletedWithinMs;
+    if (withinMs === undefined) return true;
+    const acknowledged = await finalAcknowledged(this.deps.ledger, run.runId, run.execution, withinMs);
+    if (!acknowledged) log.warn({ withinMs }, 'job runner final push unacknowledged; pushing it');
+    return acknowledged;
   }
 
   private async stoppedBeforeStart(run: ActiveRun, reporter: RunReporter): Promise<ProcessOutcome> {

@@ -48,6 +48,11 @@ export class RunLedger {
     return this.runs.appendOutput(runId, execution, chunk);
   }
 
+  /** The job process of a run started in the `building` phase runs now (rjr); false when that execution is not running. */
+  markRunning(runId: number, execution: number, startedAt: string): Promise<boolean> {
+    return this.runs.markRunning(runId, execution, startedAt);
+  }
+
   /** Run ids a peer holds (dispatched or running), as recorded by the state machine. */
   async peerRunIds(peerId: string): Promise<number[]> {
     const members = await this.redis.smembers(this.keys.peerRuns(peerId));
