@@ -12,5 +12,11 @@ build
 say "format check";  npx --no-install prettier --check . >/dev/null
 say "lint";          npx --no-install eslint . --max-warnings 0
 say "typecheck";     npx --no-install tsc -p tsconfig.check.json
+# Compose files against the Compose Specification (no Docker engine here).
+say "compose files"; npx --no-install dclint --max-warnings 0 docker/docker-compose.yml docker/peer-compose.yml
+# docker/Dockerfile's build stage as a plain script (RPS_SKIP_IMAGE_CHECK=1 skips it locally).
+if [ "${RPS_SKIP_IMAGE_CHECK:-}" != 1 ]; then
+  say "image build steps"; bash scripts/image-build-steps.sh >/dev/null
+fi
 say "tests (unit + integration)"
 npx --no-install jest --ci "$@"
