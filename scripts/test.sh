@@ -20,3 +20,13 @@ if [ "${RPS_SKIP_IMAGE_CHECK:-}" != 1 ]; then
 fi
 say "tests (unit + integration)"
 npx --no-install jest --ci "$@"
+# The current LTS line too: unit tests and the end-to-end integration tests
+# of the real processes (the whole suite on 24 doubles CI time; RPS_NODE24=all
+# runs all of it, RPS_NODE24=0 skips the pass).
+case "${RPS_NODE24:-subset}" in
+  0) ;;
+  all) say "Node 24: every test"; bash scripts/node24.sh npx --no-install jest --ci ;;
+  *) say "Node 24: unit tests + end-to-end tests"
+     bash scripts/node24.sh npx --no-install jest --ci --selectProjects unit integration -- \
+       'src/.*\.test\.ts$' 'test/.*e2e.*\.test\.ts$' ;;
+esac
