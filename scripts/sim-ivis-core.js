@@ -162,7 +162,7 @@ function showPushes(runId, offset) {
       if (push.status === 0 || push.status === 2) {
         final = true;
         say(`final status ${name}; output:`);
-        process.stdout.write(`${push.output.replace(/^/gm, '  | ')}\n`);
+        process.stdout.write(`${push.output.replace(/\n$/, '').replace(/^/gm, '  | ')}\n`);
       } else say(`status ${name} (pushed by the peer)`);
     }
   }
@@ -226,7 +226,9 @@ async function submit(dir, runId = String(Math.floor(Date.now() / 1000) % 1e6)) 
       await new Promise((r) => setTimeout(r, 1000)); // the final push is on its way
       if (showPushes(runId, offset).final) return;
       say(`final status from the gateway; output:`);
-      return process.stdout.write(`${`${parsed.output}${parsed.error}`.replace(/^/gm, '  | ')}\n`);
+      return process.stdout.write(
+        `${`${parsed.output}${parsed.error}`.replace(/\n$/, '').replace(/^/gm, '  | ')}\n`,
+      );
     }
     await new Promise((r) => setTimeout(r, 300));
   }
