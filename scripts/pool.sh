@@ -61,8 +61,12 @@ wait_ready() {
     [ ${#pending[@]} -eq 0 ] && return 0
     if [ "$SECONDS" -ge "$deadline" ] || [[ "${pending[*]}" == *"(exited)"* ]]; then
       for name in "${pending[@]}"; do
-        name=${name%(exited)}
-        say "$name did not become ready (${urls[$name]:-its port}); last lines of .rps/logs/$name.log:"
+        if [[ "$name" == *"(exited)" ]]; then
+          name=${name%(exited)}
+          say "$name exited while starting; last lines of .rps/logs/$name.log:"
+        else
+          say "$name did not answer ${urls[$name]:-on its port} within ${RPS_START_TIMEOUT:-60} s; last lines of .rps/logs/$name.log:"
+        fi
         tail -n 15 "$RPS_STATE/logs/$name.log" >&2 || true
       done
       return 1
