@@ -6,16 +6,22 @@
 # Idempotent: run it again at any time.
 source "$(dirname "$0")/lib.sh"
 cd "$RPS_ROOT"
+source scripts/pool.sh # pid files, readiness wait (npm stop)
+pool_running && exit 0
 ensure_node_modules
 ensure_job_user   # the local peers' jobs (agent.executor.runAs)
 build
+redis_before=$(private_redis_pid)
 REDIS_URL="$(bash scripts/redis.sh)"
+if [ -z "$redis_before" ] && [ -n "$(private_redis_pid)" ]; then touch "$POOL_REDIS"; else rm -f "$POOL_REDIS"; fi
 export REDIS_URL
 say "redis: $REDIS_URL"
 node scripts/dev-certs.js
 export RPS_CONFIG="${RPS_CONFIG:-$RPS_ROOT/config/default.yaml}"
 
 mkdir -p "$RPS_STATE/logs"
+echo $$ >"$POOL_PID"
+: >"$POOL_SERVICES"
 pids=()
 stop_all() { # exit code
   trap - INT TERM
@@ -30,6 +36,7 @@ run_bg() { # name, then the command; logs to .rps/logs/<name>.log
   local name=$1; shift
   "$@" >>"$RPS_STATE/logs/$name.log" 2>&1 &
   pids+=($!)
+  echo "$name $!" >>"$POOL_SERVICES"
   say "started $name (pid $!, log .rps/logs/$name.log)"
 }
 
@@ -52,7 +59,12 @@ fi
 if [ "$started" = 0 ]; then
   say "no service package is built yet: Redis, certificates and the simulated IVIS-core are ready"
 fi
-say "pool is up; try: node scripts/sim-ivis-core.js submit scripts/demo   (Ctrl-C stops the pool)"
+if ! wait_ready; then
+  say "the pool did not come up; stopping what started"
+  stop_all 1
+fi
+say "pool is up: every service answers /readyz; the gateway listens on https://127.0.0.1:10327"
+say "try: node scripts/sim-ivis-core.js submit scripts/demo   ('npm stop' or Ctrl-C stops the pool)"
 wait -n "${pids[@]}" || true
 say "a service exited; see .rps/logs"
 stop_all 1

@@ -13,5 +13,21 @@ build
 say "format check";  npx --no-install prettier --check . >/dev/null
 say "lint";          npx --no-install eslint . --max-warnings 0
 say "typecheck";     npx --no-install tsc -p tsconfig.check.json
+# Compose files against the Compose Specification (no Docker engine here).
+say "compose files"; npx --no-install dclint --max-warnings 0 docker/docker-compose.yml docker/peer-compose.yml
+# docker/Dockerfile's build stage as a plain script (RPS_SKIP_IMAGE_CHECK=1 skips it locally).
+if [ "${RPS_SKIP_IMAGE_CHECK:-}" != 1 ]; then
+  say "image build steps"; bash scripts/image-build-steps.sh >/dev/null
+fi
 say "tests (unit + integration)"
 npx --no-install jest --ci "$@"
+# The current LTS line too: unit tests and the end-to-end integration tests
+# of the real processes (the whole suite on 24 doubles CI time; RPS_NODE24=all
+# runs all of it, RPS_NODE24=0 skips the pass).
+case "${RPS_NODE24:-subset}" in
+  0) ;;
+  all) say "Node 24: every test"; bash scripts/node24.sh npx --no-install jest --ci ;;
+  *) say "Node 24: unit tests + end-to-end tests"
+     bash scripts/node24.sh npx --no-install jest --ci --selectProjects unit integration -- \
+       'src/.*\.test\.ts$' 'test/.*e2e.*\.test\.ts$' ;;
+esac
