@@ -22,7 +22,7 @@ module.exports = {
     {
       displayName: 'integration',
       rootDir: __dirname,
-      testMatch: ['<rootDir>/packages/*/test/**/*.test.ts'],
+      testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
       moduleNameMapper,
       transform,
       testEnvironment: 'node',
