@@ -65,7 +65,11 @@ wait_ready() {
           name=${name%(exited)}
           say "$name exited while starting; last lines of .rps/logs/$name.log:"
         else
-          say "$name did not answer ${urls[$name]:-on its port} within ${RPS_START_TIMEOUT:-60} s; last lines of .rps/logs/$name.log:"
+          if [ "$SECONDS" -ge "$deadline" ]; then
+            say "$name did not answer ${urls[$name]:-on its port} within ${RPS_START_TIMEOUT:-60} s; last lines of .rps/logs/$name.log:"
+          else
+            say "$name was not ready yet when another service failed; last lines of .rps/logs/$name.log:"
+          fi
         fi
         tail -n 15 "$RPS_STATE/logs/$name.log" >&2 || true
       done
