@@ -1,5 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -47,4 +49,45 @@ export function taskArchive(jobPy: string): number[] {
   const tar = execFileSync('tar', ['-cf', '-', '-C', dir, '.']);
   fs.rmSync(dir, { recursive: true, force: true });
   return [...tar];
+}
+
+/** A push as the IVIS-core double of the end-to-end tests received it. */
+export interface Push {
+  path: string;
+  body: { runId?: number; status?: { status: number }; output?: string; type?: string; data?: unknown };
+}
+
+/** IVIS-core's trusted endpoint as the agents reach it (through the forwarder in production): records every push, answers {}. */
+export async function startFakeIvis() {
+  const received: Push[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({
+        path: req.url ?? '',
+        body: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Push['body'],
+      });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/** A run request body as IVIS-core sends it, with a task archive holding `jobPy`. */
+export function runBody(runId: number, taskId: number, jobPy: string) {
+  return {
+    params: {},
+    entities: { signalSets: {}, signals: {} },
+    owned: { signalSets: {} },
+    type: 'python',
+    codeArchive: { type: 'Buffer', data: taskArchive(jobPy) },
+    accessToken: null,
+    state: null,
+    jobId: 5,
+    runId,
+    taskId,
+  };
 }

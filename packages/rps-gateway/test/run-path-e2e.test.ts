@@ -1,13 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestPki, freePort, startRedisServer, uniquePrefix, waitFor } from '@rps/common/testing';
 import type { TestPki, TestRedisServer } from '@rps/common/testing';
-import { startProcess, taskArchive } from './e2e-processes';
+import { runBody, startFakeIvis, startProcess } from './e2e-processes';
 
 // The whole run path as IVIS-core sees it: the gateway and two agents run as
 // real processes from dist/, IVIS-core's calls arrive over mTLS, and a test
@@ -16,30 +14,6 @@ import { startProcess, taskArchive } from './e2e-processes';
 const ROOT = path.resolve(__dirname, '../../..');
 const GATEWAY_MAIN = path.join(ROOT, 'packages/rps-gateway/dist/main.js');
 const AGENT_MAIN = path.join(ROOT, 'packages/peer-agent/dist/main.js');
-
-interface Push {
-  path: string;
-  body: { runId?: number; status?: { status: number }; output?: string; type?: string; data?: unknown };
-}
-
-/** IVIS-core's trusted endpoint as the agents reach it (through the forwarder in production). */
-async function startFakeIvis() {
-  const received: Push[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        path: req.url ?? '',
-        body: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Push['body'],
-      });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 const SUCCEEDS = [
   'import json, sys',
@@ -50,21 +24,6 @@ const SUCCEEDS = [
 const FAILS =
   'import sys\nprint("about to fail", flush=True)\nsys.stderr.write("boom: bad input\\n")\nsys.exit(3)\n';
 const SLEEPS = 'import sys, time\nsys.stdin.readline()\nprint("sleeping", flush=True)\ntime.sleep(60)\n';
-
-function runBody(runId: number, taskId: number, jobPy: string) {
-  return {
-    params: {},
-    entities: { signalSets: {}, signals: {} },
-    owned: { signalSets: {} },
-    type: 'python',
-    codeArchive: { type: 'Buffer', data: taskArchive(jobPy) },
-    accessToken: null,
-    state: null,
-    jobId: 5,
-    runId,
-    taskId,
-  };
-}
 
 describe('run path end to end: IVIS-core -> gateway (mTLS) -> agents -> IVIS-core', () => {
   let redis: TestRedisServer;

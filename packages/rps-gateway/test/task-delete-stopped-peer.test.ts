@@ -1,8 +1,6 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   createTestPki,
@@ -14,6 +12,7 @@ import {
   TEST_PYTHON,
 } from '@rps/common/testing';
 import type { TestPki, TestRedisServer } from '@rps/common/testing';
+import { runBody, startFakeIvis, startProcess } from './e2e-processes';
 
 // DESIGN.md guarantee 5 for a peer stopped for maintenance (issue 16): the
 // gateway and an agent run as real processes from dist/; the agent is stopped
@@ -24,70 +23,12 @@ const ROOT = path.resolve(__dirname, '../../..');
 const GATEWAY_MAIN = path.join(ROOT, 'packages/rps-gateway/dist/main.js');
 const AGENT_MAIN = path.join(ROOT, 'packages/peer-agent/dist/main.js');
 
-interface Push {
-  path: string;
-  body: { runId?: number; status?: { status: number }; output?: string; type?: string; data?: unknown };
-}
-
-/** IVIS-core's trusted endpoint as the agents reach it (through the forwarder in production). */
-async function startFakeIvis() {
-  const received: Push[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        path: req.url ?? '',
-        body: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Push['body'],
-      });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-function startProcess(main: string, configFile: string, logs: string[]): ChildProcess {
-  const child = spawn(process.execPath, [main], {
-    env: { ...process.env, RPS_CONFIG: configFile, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  return child;
-}
-
-/** A task archive (the tar IVIS-core builds) holding one job.py. */
-function taskArchive(jobPy: string): number[] {
-  const dir = jobReachableTmpDir('rps-e2e-task-');
-  fs.writeFileSync(path.join(dir, 'job.py'), jobPy);
-  const tar = execFileSync('tar', ['-cf', '-', '-C', dir, '.']);
-  fs.rmSync(dir, { recursive: true, force: true });
-  return [...tar];
-}
-
 const SUCCEEDS = [
   'import json, sys',
   'data = json.loads(sys.stdin.readline())',
   'print("hello from job", data["context"]["jobId"], flush=True)',
   'print("done", flush=True)',
 ].join('\n');
-
-function runBody(runId: number, taskId: number, jobPy: string) {
-  return {
-    params: {},
-    entities: { signalSets: {}, signals: {} },
-    owned: { signalSets: {} },
-    type: 'python',
-    codeArchive: { type: 'Buffer', data: taskArchive(jobPy) },
-    accessToken: null,
-    state: null,
-    jobId: 5,
-    runId,
-    taskId,
-  };
-}
 
 describe('task deleted while its peer is stopped (SIGTERM)', () => {
   let redis: TestRedisServer;
