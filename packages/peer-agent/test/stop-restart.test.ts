@@ -1,8 +1,7 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PeerAdmin, parsePeerRecord, type ControlCommand } from '@rps/common';
-import { startRedisServer, waitFor, type TestRedisServer } from '@rps/common/testing';
+import { startRedisServer, waitFor, type TestRedisServer, jobReachableTmpDir } from '@rps/common/testing';
 import { openPool, startTestAgent, type Pool, type TestAgent } from './support/agent-harness';
 import { startFakeIvis, type FakeIvis } from './support/fake-ivis';
 import { runBody, testTaskArchive } from './support/tasks';
@@ -34,7 +33,7 @@ describe('agent stopped cleanly and started again', () => {
     ivis = await startFakeIvis();
     pool = await openPool(server.url);
     admin = new PeerAdmin(pool.redis, pool.keys);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-restart-'));
+    tmp = jobReachableTmpDir('rps-restart-');
   });
   afterAll(async () => {
     for (const agent of agents) await agent.stop();
