@@ -33,6 +33,8 @@ describe('peer-agent while Redis fails', () => {
     proxy = await startRedisProxy(server.port);
     agent = await startTestAgent(proxy.url, pool, { ivisUrl: ivis.url, capacity: 2 });
     markers = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-markers-'));
+    // The jobs write their markers here as the job user (agent.executor.runAs), not as the test's.
+    fs.chmodSync(markers, 0o1777);
   });
   afterAll(async () => {
     await agent.stop();
