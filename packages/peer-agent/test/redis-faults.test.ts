@@ -96,6 +96,10 @@ describe('peer-agent while Redis fails', () => {
     await cut;
     await waitFor('run 902 succeeded', async () => (await state(902)) === 'succeeded', { timeoutMs: 20_000 });
     expect(executions(902)).toBe(1);
+    // The final push leaves through the outbox and the pushes queue, after the state change.
+    await waitFor('SUCCESS of run 902 at IVIS-core', () =>
+      ivis.statuses(902).some((s) => s.status.status === RemoteRunState.SUCCESS),
+    );
     expect(ivis.statuses(902).map((s) => s.status.status)).toEqual([
       RemoteRunState.RUNNING,
       RemoteRunState.SUCCESS,
