@@ -37,22 +37,17 @@ export class ControlStore {
   }
 
   /** Entries this consumer read earlier but never acknowledged (a previous incarnation's). */
-  async pending(count = 100): Promise<ControlEntry[]> {
-    const reply = (await this.redis.xreadgroup(
-      'GROUP',
-      CONTROL_GROUP,
-      this.peerId,
-      'COUNT',
-      count,
-      'STREAMS',
-      this.stream,
-      '0',
-    )) as StreamReply;
-    return toEntries(reply);
+  pending(count = 100): Promise<ControlEntry[]> {
+    return this.readNow('0', count);
   }
 
   /** New entries that are already there (no wait): what arrived while the agent was away. */
-  async backlog(count = 100): Promise<ControlEntry[]> {
+  backlog(count = 100): Promise<ControlEntry[]> {
+    return this.readNow('>', count);
+  }
+
+  /** One group read without blocking: `0` is this consumer's unacknowledged entries, `>` new ones. */
+  private async readNow(from: '0' | '>', count: number): Promise<ControlEntry[]> {
     const reply = (await this.redis.xreadgroup(
       'GROUP',
       CONTROL_GROUP,
@@ -61,7 +56,7 @@ export class ControlStore {
       count,
       'STREAMS',
       this.stream,
-      '>',
+      from,
     )) as StreamReply;
     return toEntries(reply);
   }
