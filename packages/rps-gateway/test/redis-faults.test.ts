@@ -155,6 +155,9 @@ describe('gateway while Redis fails', () => {
     const store = new RunStore(g.redis, g.keys);
     await warmUp(g);
     const sleeper = g.redis.duplicate();
+    // Connected first, so the SLEEP is on the wire before the POST's TLS handshake even starts
+    // (a clean-clone CI run once saw a fresh connection's SLEEP land after the submit: 200).
+    await sleeper.ping();
     const sleeping = sleeper.call('DEBUG', 'SLEEP', '3');
     const res = await post(g, 64);
     // The protocol's budget, not a speed target: IVIS-core gives up at 2 s.
