@@ -11,13 +11,15 @@ export class RedisHealthStore {
 
   /**
    * When the Redis server started (ms, this host's clock), from `INFO server`
-   * uptime. Uptime has whole seconds, so this is up to 1 s later than the
-   * real start: the safe side for a grace that counts from it. Null when
-   * the field is missing (a proxy in between, say).
+   * uptime, or a little later: the safe side for a grace that counts from it.
+   * Uptime is the difference of two whole-second clock readings, so it can
+   * be 1 s more than the real time up (start at x.99 s, read at x+1.00 s);
+   * one second is taken off it for that. Null when the field is missing (a
+   * proxy in between, say).
    */
   async startedAt(now = Date.now()): Promise<number | null> {
     const info = await this.redis.info('server');
     const uptime = /^uptime_in_seconds:(\d+)/m.exec(info)?.[1];
-    return uptime === undefined ? null : now - Number(uptime) * 1000;
+    return uptime === undefined ? null : now - Math.max(0, Number(uptime) - 1) * 1000;
   }
 }
