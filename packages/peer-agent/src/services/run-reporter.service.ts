@@ -116,11 +116,6 @@ export class RunReporter {
     this.stopTokenRefresh();
   }
 
-  /** Resolves when the queued pushes are done. */
-  settled(): Promise<void> {
-    return this.tail;
-  }
-
   private stopTokenRefresh(): void {
     clearInterval(this.tokenTimer);
     this.tokenTimer = undefined;
