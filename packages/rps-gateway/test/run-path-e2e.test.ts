@@ -1,9 +1,16 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
-import os from 'node:os';
 import path from 'node:path';
-import { createTestPki, freePort, startRedisServer, uniquePrefix, waitFor } from '@rps/common/testing';
+import {
+  createTestPki,
+  freePort,
+  startRedisServer,
+  uniquePrefix,
+  waitFor,
+  jobReachableTmpDir,
+  TEST_PYTHON,
+} from '@rps/common/testing';
 import type { TestPki, TestRedisServer } from '@rps/common/testing';
 import { runBody, startFakeIvis, startProcess } from './e2e-processes';
 
@@ -68,9 +75,7 @@ describe('run path end to end: IVIS-core -> gateway (mTLS) -> agents -> IVIS-cor
     redis = await startRedisServer();
     pki = createTestPki();
     ivis = await startFakeIvis();
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-e2e-'));
-    // Jobs run as the job user (agent.executor.runAs): it must pass through here to the agents' work dirs.
-    fs.chmodSync(tmp, 0o711);
+    tmp = jobReachableTmpDir('rps-e2e-');
     gatewayPort = await freePort();
     const prefix = uniquePrefix('e2e');
     const common = { redis: { url: redis.url, prefix }, log: { level: 'info' } };
@@ -102,8 +107,7 @@ describe('run path end to end: IVIS-core -> gateway (mTLS) -> agents -> IVIS-cor
             executor: {
               kind: 'builtin',
               workDir: path.join(tmp, id),
-              // The system's: a python3 on PATH may be a pyenv shim under root's 0700 home.
-              python: fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3',
+              python: TEST_PYTHON,
               subtypes: { __default__: { libs: [] } },
               allowSameUser: true, // run by a plain user: jobs as that user (root: as rps-job)
             },

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   closeRedis,
@@ -20,6 +19,8 @@ import {
   uniquePrefix,
   waitFor,
   type TestRedisServer,
+  jobReachableTmpDir,
+  TEST_PYTHON,
 } from '@rps/common/testing';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -74,9 +75,7 @@ describe('two real agents, one killed mid-run', () => {
     runs = new RunStore(redis, keys);
     runsQueue = new Queue(QUEUES.runs, { connection: redis, prefix: keys.bullPrefix });
     ivis = await startFakeIvis();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-e2e-'));
-    // Jobs run as the job user (agent.executor.runAs): it must pass through here to the agents' work dirs.
-    fs.chmodSync(dir, 0o711);
+    dir = jobReachableTmpDir('rps-e2e-');
   });
 
   afterAll(async () => {
@@ -95,9 +94,6 @@ describe('two real agents, one killed mid-run', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The system's interpreter: a python3 on PATH may be a pyenv shim under root's 0700 home. */
-  const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
   async function startAgent(id: string): Promise<void> {
     const workDir = path.join(dir, id);
     fs.mkdirSync(workDir);
@@ -110,7 +106,7 @@ describe('two real agents, one killed mid-run', () => {
       '  address: 127.0.0.1',
       '  capacity: 1',
       `  admin: { host: 127.0.0.1, port: ${await freePort()} }`,
-      `  executor: { kind: builtin, workDir: "${workDir}", python: ${PYTHON}, subtypes: { __default__: { libs: [] } }, allowSameUser: true }`,
+      `  executor: { kind: builtin, workDir: "${workDir}", python: ${TEST_PYTHON}, subtypes: { __default__: { libs: [] } }, allowSameUser: true }`,
       '  ivis:',
       `    trustedUrlBase: ${ivis.url}`,
       '    sandboxUrlBase: http://127.0.0.1:9',
