@@ -10,7 +10,13 @@
  *   identical retried push is fine, a contradictory one is not);
  * - no run executed twice;
  * - no accepted run is left without a final status;
- * - no run executed whose POST was not answered 200.
+ * - no run executed whose POST was refused: answered with another status, or
+ *   whose connection was refused (it never reached the gateway);
+ * - a run whose POST got no answer at all (the gateway was killed while it
+ *   held the request: "socket hang up", ECONNRESET) is *unanswered*: the
+ *   gateway may have committed it before it died, and no server can tell the
+ *   client so (the reply is what was lost). Such a run may run or not, but if
+ *   it runs it is held to an accepted run's rules: once, with one final.
  *
  * Used by `chaos.test.ts` (bounded, in `npm test`) and by `cli.ts` (long runs by hand).
  */
@@ -70,11 +76,24 @@ interface Submitted {
   answer: number | string;
 }
 
+/**
+ * What the client can know from a POST's answer. `unanswered` is a connection
+ * lost after it was opened: the request may have been committed (see the top).
+ */
+export function outcomeOf(answer: number | string): 'accepted' | 'refused' | 'unanswered' {
+  if (answer === 200) return 'accepted';
+  if (typeof answer === 'number' || answer.includes('ECONNREFUSED')) return 'refused';
+  return 'unanswered';
+}
+
 export interface ChaosReport {
   options: Omit<ChaosOptions, 'progress'>;
   sent: number;
   accepted: number;
+  /** Answers other than 200, by answer; unanswered ones included (see `outcomeOf`). */
   refused: Record<string, number>;
+  /** Unanswered POSTs whose run executed anyway (allowed, see the top): how many. */
+  unansweredExecuted: number;
   kills: Record<KillKind, number>;
   finals: { success: number; runFail: number };
   /** Each a list of run ids; all must be empty. */
@@ -275,10 +294,13 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const accepted = submitted.filter((s) => s.answer === 200).map((s) => s.runId);
     progress(`${accepted.length}/${submitted.length} accepted; waiting for their final statuses`);
     const finalOf = (runId: number) => ivis!.statuses.get(runId)?.find((p) => isFinal(p.status));
-    await waitFor('every accepted run final at IVIS-core', () => accepted.every((id) => finalOf(id)), {
-      timeoutMs: options.settleMs,
-      intervalMs: 250,
-    }).catch(() => undefined);
+    const unanswered = submitted.filter((s) => outcomeOf(s.answer) === 'unanswered').map((s) => s.runId);
+    const ran = (runId: number) => fs.readdirSync(markDir).some((name) => name.startsWith(`${runId}.`));
+    await waitFor(
+      'every accepted run (and every unanswered one that ran) final at IVIS-core',
+      () => accepted.every((id) => finalOf(id)) && unanswered.every((id) => !ran(id) || finalOf(id)),
+      { timeoutMs: options.settleMs, intervalMs: 250 },
+    ).catch(() => undefined);
     // Absence is what is checked next (no second execution, no late contradictory push), so
     // give late events a window: two heartbeat timeouts cover a lost-peer verdict in flight.
     await sleep(Math.min(5000, options.heartbeatTimeoutMs * 2));
@@ -291,11 +313,17 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const refused: Record<string, number> = {};
     for (const s of submitted)
       if (s.answer !== 200) refused[String(s.answer)] = (refused[String(s.answer)] ?? 0) + 1;
-    const acceptedSet = new Set(accepted);
+    const refusedSet = new Set(
+      submitted.filter((s) => outcomeOf(s.answer) === 'refused').map((s) => s.runId),
+    );
+    // Unanswered runs that executed were committed: they must end like accepted ones.
+    const unansweredExecuted = submitted
+      .filter((s) => outcomeOf(s.answer) === 'unanswered' && executions.has(s.runId))
+      .map((s) => s.runId);
     const finals = { success: 0, runFail: 0 };
     const contradictoryFinals: number[] = [];
     const leftNonFinal: number[] = [];
-    for (const runId of accepted) {
+    for (const runId of [...accepted, ...unansweredExecuted]) {
       const states = new Set(
         (ivis.statuses.get(runId) ?? []).filter((p) => isFinal(p.status)).map((p) => p.status),
       );
@@ -309,13 +337,14 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
       sent: submitted.length,
       accepted: accepted.length,
       refused,
+      unansweredExecuted: unansweredExecuted.length,
       kills,
       finals,
       problems: {
         contradictoryFinals,
         leftNonFinal,
         executedTwice: [...executions].filter(([, n]) => n > 1).map(([id]) => id),
-        executedWithoutAccept: [...executions.keys()].filter((id) => !acceptedSet.has(id)),
+        executedWithoutAccept: [...executions.keys()].filter((id) => refusedSet.has(id)),
       },
       seconds: Math.round((Date.now() - started) / 1000),
     };
@@ -357,11 +386,12 @@ export function formatReport(report: ChaosReport): string {
         .join(', ') || '0',
     ],
     ['kills', KILL_KINDS.map((k) => `${k} ${report.kills[k]}`).join(', ')],
+    ['unanswered (gateway killed holding the POST) that ran', report.unansweredExecuted],
     ['finals at IVIS-core', `SUCCESS ${report.finals.success}, RUN_FAIL ${report.finals.runFail}`],
     ['accepted but never final (lost)', p.leftNonFinal.length],
     ['contradictory finals', p.contradictoryFinals.length],
     ['executed twice', p.executedTwice.length],
-    ['executed although not accepted', p.executedWithoutAccept.length],
+    ['executed although refused', p.executedWithoutAccept.length],
     ['wall time (s)', report.seconds],
   ];
   const lines = ['| what | figure |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)];

@@ -48,7 +48,11 @@ describe('capacity', () => {
       const text = await agent.service.registry.metrics();
       return /rps_agent_runs_total\{outcome="succeeded",service="peer-agent"\} 5/.test(text) && text;
     });
-    // Counted after each run's final push, so every push is in by now.
+    // The run metric counts the final record; its push leaves through the durable outbox
+    // after that, so wait for every final push before checking what IVIS-core got.
+    await waitFor('every final push at IVIS-core', () =>
+      ids.every((runId) => ivis.statuses(runId).some((s) => s.status.status === RemoteRunState.SUCCESS)),
+    );
     for (const runId of ids) {
       expect(ivis.statuses(runId).map((s) => s.status.status)).toEqual([
         RemoteRunState.RUNNING,
