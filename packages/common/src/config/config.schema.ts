@@ -258,6 +258,11 @@ export function createConfigSchema(baseDir: string) {
     .strictObject({
       listen: listen('127.0.0.1', 9332),
       caDir: filePath.prefault('certs/ca'),
+      /**
+       * Bearer token of the admin API, CLI and dashboard (`RPS_MANAGER_TOKEN` overrides).
+       * Null only parses: the manager refuses to start without a way to authenticate.
+       */
+      token: z.string().min(16, 'must be at least 16 characters').nullable().default(null),
     })
     .prefault({});
 

@@ -53,6 +53,21 @@ describe('loadConfig', () => {
     expect(config.log.level).toBe('debug');
   });
 
+  it('when RPS_MANAGER_TOKEN is set then it overrides manager.token, and a short token is refused', () => {
+    const file = writeConfig('manager: { token: "from-the-file-0123456789" }\n');
+    const fromFile = loadConfig({ sections: ['manager'], env: { RPS_CONFIG: file }, cwd: '/' });
+    expect(fromFile.manager.token).toBe('from-the-file-0123456789');
+    const fromEnv = loadConfig({
+      sections: ['manager'],
+      env: { RPS_CONFIG: file, RPS_MANAGER_TOKEN: 'from-the-env-0123456789' },
+      cwd: '/',
+    });
+    expect(fromEnv.manager.token).toBe('from-the-env-0123456789');
+    expect(() =>
+      loadConfig({ sections: ['manager'], env: { RPS_CONFIG: file, RPS_MANAGER_TOKEN: 'short' }, cwd: '/' }),
+    ).toThrow(/manager\.token: must be at least 16 characters/);
+  });
+
   it('when paths are relative then they resolve against the file folder, not cwd', () => {
     const file = writeConfig('gateway:\n  tls: { cert: certs/a.pem, key: /abs/a.key }\n  allowAnyClientOfCa: true\n');
     const config = loadConfig({ sections: ['gateway'], env: { RPS_CONFIG: file }, cwd: '/somewhere/else' });

@@ -9,6 +9,7 @@ export const CONFIG_ENV = {
   path: 'RPS_CONFIG',
   redisUrl: 'REDIS_URL',
   logLevel: 'LOG_LEVEL',
+  managerToken: 'RPS_MANAGER_TOKEN',
 } as const;
 
 /** The default config file, relative to the working directory. */
@@ -70,7 +71,7 @@ function issuePath(section: string, issue: z.core.$ZodIssue): string {
 
 /**
  * Loads the one YAML config file (`RPS_CONFIG`, default `config/default.yaml`),
- * applies the `REDIS_URL` and `LOG_LEVEL` overrides, resolves relative paths
+ * applies the `REDIS_URL`, `LOG_LEVEL` and `RPS_MANAGER_TOKEN` overrides, resolves relative paths
  * against the file's folder and validates `redis`, `log` and the requested
  * sections. Throws a {@link ConfigError} listing every problem.
  */
@@ -91,6 +92,7 @@ export function loadConfig<K extends SectionName>(options: LoadConfigOptions<K>)
     ...doc,
     redis: withOverride(doc.redis, 'url', redisUrl),
     log: withOverride(doc.log, 'level', logLevel),
+    manager: withOverride(doc.manager, 'token', options.env[CONFIG_ENV.managerToken]),
   };
 
   const schema = createConfigSchema(path.dirname(file));
