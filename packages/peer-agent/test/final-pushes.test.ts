@@ -40,16 +40,21 @@ describe('durable final pushes', () => {
     tmp = jobReachableTmpDir('rps-final-');
   }, 120_000);
   afterAll(async () => {
-    for (const proc of processes) proc.child.kill('SIGKILL');
-    for (const agent of agents) await agent.stop();
     await pushes.close();
     await pool.close();
     await ivis.close();
     await server.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
-  afterEach(() => {
+  // Each test's agents go with it, even when it fails: a leftover agent would take the next
+  // test's run from the shared queue, and that test would wait for a push its own agent never makes.
+  afterEach(async () => {
     ivis.respond = undefined;
+    for (const proc of processes.splice(0)) {
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+    }
+    for (const agent of agents.splice(0)) await agent.stop();
   });
 
   const configFor = async (id: string) =>
@@ -99,11 +104,16 @@ describe('durable final pushes', () => {
     expect(finals).toHaveLength(1);
     expect(finals[0]).toMatchObject({ runId: 800, status: { status: RemoteRunState.SUCCESS } });
     expect(finals[0]!.output).toContain('hello from job 5');
-    expect(await (await pushes.getJob(finalPushJobId(800, 1)))?.getState()).toBe('completed');
+    // The worker marks the job completed after IVIS-core's answer, so that may still be on its way.
+    await waitFor(
+      'push job completed',
+      async () => {
+        return (await (await pushes.getJob(finalPushJobId(800, 1)))?.getState()) === 'completed';
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(await pool.redis.zcard(pool.keys.pushOutboxDue())).toBe(0);
     expect(ivis.emits('run/800/success')).toHaveLength(1);
-    second.child.kill('SIGTERM');
-    await second.exited;
   }, 120_000);
 
   it('when IVIS-core refuses the final status for longer than the in-process retries then it is delivered once it answers again', async () => {
@@ -126,7 +136,6 @@ describe('durable final pushes', () => {
     expect(refused).toBe(6);
     await waitFor('success emit after it', () => ivis.emits('run/801/success').length > 0);
     expect(ivis.statuses(801).filter(isFinal)).toHaveLength(1);
-    await agent.stop();
   }, 60_000);
 
   it('when IVIS-core never accepts the final status then it is given up with an error naming the run and a metric', async () => {
@@ -156,6 +165,5 @@ describe('durable final pushes', () => {
     const metric = await agent.service.registry.getSingleMetricAsString('rps_pushes_given_up_total');
     expect(metric).toMatch(/rps_pushes_given_up_total\{kind="sequence",service="peer-agent"\} 1/);
     expect(ivis.statuses(802).filter(isFinal)).toEqual([]);
-    await agent.stop();
   }, 60_000);
 });
