@@ -50,6 +50,12 @@ export interface ChaosOptions {
   /** How long each job sleeps (ms): short runs, so kills hit every phase. */
   jobMs: number;
   heartbeatTimeoutMs: number;
+  /**
+   * Runs submitted once the kills are over and every process is ready again: the pool must
+   * serve after the storm, and the check has accepted runs even when a slow machine kept the
+   * gateway down for the whole storm (a loaded CI host restarts a process in seconds).
+   */
+  tailRuns: number;
   /** How long to wait after the last submission for every accepted run's final status. */
   settleMs: number;
   /** Progress lines (by hand); the test passes a no-op. */
@@ -65,6 +71,7 @@ export const DEFAULT_OPTIONS: ChaosOptions = {
   seed: 1,
   jobMs: 200,
   heartbeatTimeoutMs: 3000,
+  tailRuns: 10,
   settleMs: 120_000,
   progress: () => undefined,
 };
@@ -89,6 +96,8 @@ export function outcomeOf(answer: number | string): 'accepted' | 'refused' | 'un
 export interface ChaosReport {
   options: Omit<ChaosOptions, 'progress'>;
   sent: number;
+  /** Of the runs sent after the kills: how many were accepted. */
+  tailAccepted: number;
   accepted: number;
   /** Answers other than 200, by answer; unanswered ones included (see `outcomeOf`). */
   refused: Record<string, number>;
@@ -272,25 +281,33 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     })();
 
     const submitted: Submitted[] = [];
-    const inFlight: Promise<void>[] = [];
-    const t0 = Date.now();
-    for (let i = 0; i < options.runs; i++) {
-      const due = t0 + (i * 1000) / options.rate;
-      const wait = due - Date.now();
-      if (wait > 0) await sleep(wait);
-      const runId = baseId + i;
-      inFlight.push(
-        call(clientAgent, gatewayPort, 'POST', `/rps/run/${runId}`, body(runId)).then(
-          (answer) => void submitted.push({ runId, answer }),
-          (err: Error) => void submitted.push({ runId, answer: err.message }),
-        ),
-      );
-      if ((i + 1) % 50 === 0) progress(`${i + 1}/${options.runs} submitted`);
-    }
-    await Promise.all(inFlight);
+    // Submits runs [from, from + count) at the configured rate; resolves when all are answered.
+    const stream = async (from: number, count: number) => {
+      const inFlight: Promise<void>[] = [];
+      const t0 = Date.now();
+      for (let i = 0; i < count; i++) {
+        const due = t0 + (i * 1000) / options.rate;
+        const wait = due - Date.now();
+        if (wait > 0) await sleep(wait);
+        const runId = baseId + from + i;
+        inFlight.push(
+          call(clientAgent, gatewayPort, 'POST', `/rps/run/${runId}`, body(runId)).then(
+            (answer) => void submitted.push({ runId, answer }),
+            (err: Error) => void submitted.push({ runId, answer: err.message }),
+          ),
+        );
+        if ((i + 1) % 50 === 0) progress(`${from + i + 1}/${options.runs + options.tailRuns} submitted`);
+      }
+      await Promise.all(inFlight);
+    };
+    await stream(0, options.runs);
     await chaos;
-    // Every process is up again (a kill's restart may still be starting).
-    for (const p of processes) await waitFor(`${p.name} ready`, () => p.ready(), { timeoutMs: 30_000 });
+    // Every process is up again (a kill's restart may still be starting), then the tail.
+    const readyAgain = async () => {
+      for (const p of processes) await waitFor(`${p.name} ready`, () => p.ready(), { timeoutMs: 60_000 });
+    };
+    await readyAgain();
+    await stream(options.runs, options.tailRuns);
     const accepted = submitted.filter((s) => s.answer === 200).map((s) => s.runId);
     progress(`${accepted.length}/${submitted.length} accepted; waiting for their final statuses`);
     const finalOf = (runId: number) => ivis!.statuses.get(runId)?.find((p) => isFinal(p.status));
@@ -335,6 +352,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     const report: ChaosReport = {
       options: reported,
       sent: submitted.length,
+      tailAccepted: submitted.filter((x) => x.answer === 200 && x.runId >= baseId + options.runs).length,
       accepted: accepted.length,
       refused,
       unansweredExecuted: unansweredExecuted.length,
@@ -377,7 +395,8 @@ export function formatReport(report: ChaosReport): string {
   const p = report.problems;
   const rows: [string, string | number][] = [
     ['seed', report.options.seed],
-    ['runs sent', report.sent],
+    ['runs sent (of them after the kills)', `${report.sent} (${report.options.tailRuns})`],
+    ['accepted after the kills', `${report.tailAccepted}/${report.options.tailRuns}`],
     ['accepted (200)', report.accepted],
     [
       'refused (answer: count)',

@@ -16,6 +16,7 @@ const NUMERIC = [
   'seed',
   'jobMs',
   'heartbeatTimeoutMs',
+  'tailRuns',
   'settleMs',
 ] as const;
 
