@@ -44,6 +44,10 @@ if p.get("sleep"):
 print("done", flush=True)
 `;
 
+// Each wait below is bounded at 60 s or more (a venv build and process starts on a loaded
+// 2-core machine); a test holds several, so its own bound is wider than jest's default.
+jest.setTimeout(240_000);
+
 /** Job 5 belongs to the pool's executor; job 6 to another executor of the same IVIS-core. */
 const POOL_JOB = 5;
 const OTHER_EXECUTOR_JOB = 6;

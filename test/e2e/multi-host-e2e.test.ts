@@ -51,6 +51,10 @@ const JOB_PY = [
 /** scheduler-sync's liveness: a peer silent this long is lost (its heartbeat every 800 ms). */
 const HEARTBEAT_TIMEOUT_MS = 4000;
 
+// Each wait below is bounded at 60 s or more (a venv build and process starts on a loaded
+// 2-core machine); a test holds several, so its own bound is wider than jest's default.
+jest.setTimeout(240_000);
+
 const unavailable = netnsUnavailable();
 if (unavailable && process.env.CI !== 'true') {
   process.stderr.write(`multi-host test skipped: ${unavailable} (in CI, CI=true, it fails instead)\n`);
@@ -261,7 +265,10 @@ suite('multi-host: peers in network namespaces with their own addresses', () => 
     const next = await runOn({});
     await until(`SUCCESS of run ${next}`, () => finalsOf(next).length > 0, 90_000);
     expect(finalsOf(next).map((s) => s.status)).toEqual([IVIS.SUCCESS]);
-    expect((await runs.get(next))?.peerId).toBe(peerId);
+    // IVIS-core deleted the run after its final push, so its record is gone: the agents' logs tell.
+    const mentions = (p: PoolProcess) => p.log.some((line) => new RegExp(`"runId":${next}[,}]`).test(line));
+    expect(mentions(agents.get(peerId)!.process)).toBe(true);
+    expect(mentions(other.process)).toBe(false);
     expect(finalsOf(runId).map((s) => s.status)).toEqual([IVIS.RUN_FAIL]);
-  }, 240_000);
+  });
 });
