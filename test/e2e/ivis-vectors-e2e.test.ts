@@ -365,6 +365,7 @@ describe('IVIS-core test vectors (ivis-protocol.md 8) end to end through the pub
     await until(
       'run 41 SUCCESS at IVIS-core once the agents are back',
       () => model.runs.get(41)!.status === 0,
+      120_000, // two agent starts, then the run's venv build
     );
     expect(model.runs.get(41)!.output).toMatch(/^\nstep 1\ndone\n$/);
   });
