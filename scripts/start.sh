@@ -13,7 +13,11 @@ ensure_job_user   # the local peers' jobs (agent.executor.runAs)
 build
 redis_before=$(private_redis_pid)
 REDIS_URL="$(bash scripts/redis.sh)"
-if [ -z "$redis_before" ] && [ -n "$(private_redis_pid)" ]; then touch "$POOL_REDIS"; else rm -f "$POOL_REDIS"; fi
+# Mark a private redis-server this start started; a running one keeps its mark
+# (an earlier start that failed left it, and `npm stop` must still stop it).
+if [ -z "$redis_before" ]; then
+  if [ -n "$(private_redis_pid)" ]; then touch "$POOL_REDIS"; else rm -f "$POOL_REDIS"; fi
+fi
 export REDIS_URL
 say "redis: $REDIS_URL"
 node scripts/dev-certs.js

@@ -9,6 +9,8 @@ ensure_node_modules
 # (renegotiation for a client certificate) in the forwarder's tests.
 ensure_debian_packages redis-server:redis-server apache2:apache2
 ensure_job_user   # the builtin executor's isolation tests run jobs as rps-job
+# ip (netns, veth) for the multi-host test, which runs as root only (test/e2e/multi-host-e2e.test.ts).
+if [ "$(id -u)" = 0 ]; then ensure_debian_packages ip:iproute2; fi
 build
 say "format check";  npx --no-install prettier --check . >/dev/null
 say "lint";          npx --no-install eslint . --max-warnings 0

@@ -22,7 +22,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import {
   createTestPki,
@@ -32,6 +31,7 @@ import {
   waitFor,
   type TestRedisServer,
 } from '@rps/common/testing';
+import { gatewayClient } from './gateway-client';
 import { isFinal, startIvisDouble, IVIS, type IvisDouble } from './ivis-double';
 import { PoolProcess, writeLayout, type ProcessKind } from './pool';
 
@@ -148,38 +148,6 @@ function taskArchive(dir: string, markDir: string): number[] {
   return [...execFileSync('tar', ['-cf', '-', '-C', src, '.'])];
 }
 
-/** One IVIS-core call over mTLS with IVIS-core's 2 s timeout (ivis-protocol.md 1.1). */
-function call(
-  agent: https.Agent,
-  port: number,
-  method: string,
-  urlPath: string,
-  body?: unknown,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: urlPath,
-        method,
-        agent,
-        timeout: 2000,
-        headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
 /** Runs one chaos scenario and returns its report (it never throws for a broken guarantee: the report says). */
 export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<ChaosReport> {
   const options: ChaosOptions = { ...DEFAULT_OPTIONS, ...partial };
@@ -195,19 +163,14 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
   let redis: TestRedisServer | undefined;
   let ivis: IvisDouble | undefined;
   const processes: PoolProcess[] = [];
-  const clientAgent = new https.Agent({
-    keepAlive: true,
-    maxSockets: 16,
-    ca: pki.ca.cert,
-    cert: pki.client.cert,
-    key: pki.client.key,
-  });
+  let gatewayPort = 0;
+  const gateway = gatewayClient(pki, '127.0.0.1', () => gatewayPort, { maxSockets: 16 });
+  /** One IVIS-core call: its status (a client error rejects). */
+  const call = (method: string, urlPath: string, body?: unknown) =>
+    gateway.call(method, urlPath, body).then((answer) => answer.status);
   try {
     redis = await startRedisServer({ appendonly: true });
-    let gatewayPort = 0;
-    ivis = await startIvisDouble(pki, (runId) =>
-      call(clientAgent, gatewayPort, 'DELETE', `/rps/run/${runId}`),
-    );
+    ivis = await startIvisDouble(pki, (runId) => call('DELETE', `/rps/run/${runId}`));
     const layout = await writeLayout({
       dir,
       redis,
@@ -291,7 +254,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
         if (wait > 0) await sleep(wait);
         const runId = baseId + from + i;
         inFlight.push(
-          call(clientAgent, gatewayPort, 'POST', `/rps/run/${runId}`, body(runId)).then(
+          call('POST', `/rps/run/${runId}`, body(runId)).then(
             (answer) => void submitted.push({ runId, answer }),
             (err: Error) => void submitted.push({ runId, answer: err.message }),
           ),
@@ -303,10 +266,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     await stream(0, options.runs);
     await chaos;
     // Every process is up again (a kill's restart may still be starting), then the tail.
-    const readyAgain = async () => {
-      for (const p of processes) await waitFor(`${p.name} ready`, () => p.ready(), { timeoutMs: 60_000 });
-    };
-    await readyAgain();
+    for (const p of processes) await waitFor(`${p.name} ready`, () => p.ready(), { timeoutMs: 60_000 });
     await stream(options.runs, options.tailRuns);
     const accepted = submitted.filter((s) => s.answer === 200).map((s) => s.runId);
     progress(`${accepted.length}/${submitted.length} accepted; waiting for their final statuses`);
@@ -377,7 +337,7 @@ export async function runChaos(partial: Partial<ChaosOptions> = {}): Promise<Cha
     }
     return report;
   } finally {
-    clientAgent.destroy();
+    gateway.destroy();
     await Promise.all(processes.map((p) => p.stop()));
     await ivis?.close();
     await redis?.stop();

@@ -32,12 +32,15 @@ export class PoolProcess {
     readonly kind: ProcessKind,
     private readonly configFile: string,
     readonly adminPort: number,
+    /** `command` goes before `node <main>` (e.g. `ip netns exec <ns>`); `adminHost` is where `/readyz` is asked. */
+    private readonly options: { command?: string[]; adminHost?: string } = {},
   ) {}
 
   start(): void {
     const main = path.join(ROOT, MAINS[this.kind]);
     if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build`);
-    const child = spawn(process.execPath, [main], {
+    const [command, ...args] = [...(this.options.command ?? []), process.execPath, main];
+    const child = spawn(command, args, {
       env: { ...process.env, RPS_CONFIG: this.configFile, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -80,7 +83,7 @@ export class PoolProcess {
   ready(): Promise<boolean> {
     return new Promise((resolve) => {
       const req = http.get(
-        { host: '127.0.0.1', port: this.adminPort, path: '/readyz', timeout: 1000 },
+        { host: this.options.adminHost ?? '127.0.0.1', port: this.adminPort, path: '/readyz', timeout: 1000 },
         (res) => {
           res.resume();
           resolve(res.statusCode === 200);
@@ -98,6 +101,8 @@ export interface PoolLayout {
   rpsConfig: string;
   agentConfigs: string[];
   adminPorts: Record<string, number>;
+  /** The forwarder's route ports (what a peer pushes to). */
+  routes: Record<'es' | 'trusted' | 'sandbox', number>;
 }
 
 export interface LayoutOptions {
@@ -109,6 +114,8 @@ export interface LayoutOptions {
   agents: number;
   capacity: number;
   heartbeatTimeoutMs: number;
+  /** Per-route upstreams instead of `ivisUrl` (the end-to-end tests put Apache fronts there). */
+  routeUpstreams?: Partial<Record<'es' | 'trusted' | 'sandbox', string>>;
 }
 
 /**
@@ -145,7 +152,10 @@ export async function writeLayout(options: LayoutOptions): Promise<PoolLayout> {
       routes: Object.fromEntries(
         Object.entries(routes).map(([name, p]) => [
           name,
-          { listen: { host: '127.0.0.1', port: p }, upstream: options.ivisUrl },
+          {
+            listen: { host: '127.0.0.1', port: p },
+            upstream: options.routeUpstreams?.[name as 'es'] ?? options.ivisUrl,
+          },
         ]),
       ),
       allow: [],
@@ -192,5 +202,5 @@ export async function writeLayout(options: LayoutOptions): Promise<PoolLayout> {
     fs.writeFileSync(file, JSON.stringify(agent, null, 2));
     agentConfigs.push(file);
   }
-  return { gatewayPort, rpsConfig, agentConfigs, adminPorts };
+  return { gatewayPort, rpsConfig, agentConfigs, adminPorts, routes };
 }

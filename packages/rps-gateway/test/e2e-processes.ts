@@ -42,10 +42,11 @@ export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promis
   clearTimeout(timer);
 }
 
-/** A task archive (the tar IVIS-core builds) holding one job.py. */
-export function taskArchive(jobPy: string): number[] {
+/** A task archive (the tar IVIS-core builds) holding job.py and any `files` beside it. */
+export function taskArchive(jobPy: string, files: Record<string, string | Buffer> = {}): number[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-e2e-task-'));
   fs.writeFileSync(path.join(dir, 'job.py'), jobPy);
+  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
   const tar = execFileSync('tar', ['-cf', '-', '-C', dir, '.']);
   fs.rmSync(dir, { recursive: true, force: true });
   return [...tar];

@@ -27,6 +27,8 @@ export interface StartRedisOptions {
   password?: string;
   /** Allow `DEBUG` (e.g. `DEBUG SLEEP` for a slow-Redis test) from local connections. */
   debug?: boolean;
+  /** More addresses to listen on besides 127.0.0.1 (a multi-host test's veth addresses). */
+  bind?: string[];
 }
 
 /** Finds a free TCP port on 127.0.0.1 by binding port 0. */
@@ -99,6 +101,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       String(port),
       '--bind',
       '127.0.0.1',
+      ...(options.bind ?? []),
       '--dir',
       dir,
       '--save',

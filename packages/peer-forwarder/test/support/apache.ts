@@ -33,7 +33,11 @@ export function requireApache(): void {
  * require` under `/rest/remote` (a renegotiation) with the RFC 4523 serial
  * passed on as `x-ivis-cert-serial`; everything proxied to `backendPort`.
  */
-export async function startApacheFront(pki: TestPki, backendPort: number): Promise<ApacheFront> {
+export async function startApacheFront(
+  pki: TestPki,
+  backendPort: number,
+  options: { clientCertUnderRestRemote?: boolean } = {},
+): Promise<ApacheFront> {
   requireApache();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-apache-'));
   // Workers run as www-data when started as root; they must reach the folder.
@@ -69,12 +73,18 @@ export async function startApacheFront(pki: TestPki, backendPort: number): Promi
       `  SSLCertificateKeyFile ${file('server.key', pki.server.key)}`,
       `  SSLCACertificateFile ${file('ca.cert', pki.ca.cert)}`,
       '  SSLVerifyClient none',
-      '  <Location /rest/remote>',
-      '    SSLVerifyDepth 3',
-      '    SSLVerifyClient require',
-      '    SSLOptions +StdEnvVars +ExportCertData',
-      '    RequestHeader add x-ivis-cert-serial %{SSL_CLIENT_CERT_RFC4523_CEA}e',
-      '  </Location>',
+      // Off: a vhost without the client-certificate <Location>, like IVIS-core's sandbox
+      // (its /rest/remote pushes reach IVIS-core with no x-ivis-cert-serial at all).
+      ...(options.clientCertUnderRestRemote === false
+        ? []
+        : [
+            '  <Location /rest/remote>',
+            '    SSLVerifyDepth 3',
+            '    SSLVerifyClient require',
+            '    SSLOptions +StdEnvVars +ExportCertData',
+            '    RequestHeader add x-ivis-cert-serial %{SSL_CLIENT_CERT_RFC4523_CEA}e',
+            '  </Location>',
+          ]),
       `  ProxyPass / http://127.0.0.1:${backendPort}/`,
       '</VirtualHost>',
       '',
