@@ -11,7 +11,7 @@ import type { BenchEnv } from './run';
 
 const AGENT_MAIN = path.resolve(__dirname, '../../../packages/peer-agent/dist/main.js');
 const AGENTS = 2;
-const CAPACITY = 2;
+const CAPACITY = 4;
 
 /** IVIS-core's push endpoint for the agents: answers {} to everything. */
 async function startSink(): Promise<http.Server> {
@@ -66,12 +66,11 @@ async function startAgents(env: BenchEnv, sinkUrl: string, workRoot: string): Pr
 }
 
 /**
- * POST answered -> run started on an agent, per run, with at most as many
- * runs in flight as the pool has slots (so the figure is dispatch, not
- * queueing). The first run of the task builds its environment and is not
- * counted.
+ * POST answered -> run started on an agent (its `running` event), per run,
+ * with runs submitted at `ratePerSecond` (open loop) while the pool has free
+ * slots. The first run of the task builds its environment and is not counted.
  */
-export async function dispatchLatency(env: BenchEnv, runs: number) {
+export async function dispatchLatency(env: BenchEnv, options: { runs: number; ratePerSecond: number }) {
   if (!fs.existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} missing: npm run build`);
   const sink = await startSink();
   const workRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-bench-agents-'));
@@ -114,23 +113,28 @@ export async function dispatchLatency(env: BenchEnv, runs: number) {
     await res.body.dump();
     if (res.statusCode !== 200) throw new Error(`POST run ${runId}: ${res.statusCode}`);
     const answered = performance.now();
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       running,
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`run ${runId} did not start in 60 s`)), 60_000),
-      ),
-    ]);
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`run ${runId} did not start in 60 s`)), 60_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     started.delete(runId);
     return performance.now() - answered;
   };
   try {
     await one(1); // builds the task environment once
     const latencies: number[] = [];
-    let next = 2;
-    const slots = Array.from({ length: AGENTS * CAPACITY }, async () => {
-      while (next <= runs + 1) latencies.push(await one(next++));
-    });
-    await Promise.all(slots);
+    const inFlight: Array<Promise<void>> = [];
+    const intervalMs = 1000 / options.ratePerSecond;
+    let due = performance.now();
+    for (let runId = 2; runId <= options.runs + 1; runId++) {
+      inFlight.push(one(runId).then((ms) => void latencies.push(ms)));
+      due += intervalMs;
+      await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+    }
+    await Promise.all(inFlight);
     latencies.sort((a, b) => a - b);
     const at = (p: number) =>
       Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! * 10) / 10;
@@ -138,7 +142,9 @@ export async function dispatchLatency(env: BenchEnv, runs: number) {
       runs: latencies.length,
       agents: AGENTS,
       capacity: CAPACITY,
+      ratePerSecond: options.ratePerSecond,
       p50Ms: at(0.5),
+      p90Ms: at(0.9),
       p99Ms: at(0.99),
       maxMs: at(1),
     };
