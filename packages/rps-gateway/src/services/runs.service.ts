@@ -13,6 +13,7 @@ import type { ConnectionStore } from '../stores/connection.store';
 import type { ControlStore } from '../stores/control.store';
 import type { RunEventsStore } from '../stores/run-events.store';
 import type { RunQueueStore } from '../stores/run-queue.store';
+import type { RunSubmitStore } from '../stores/run-submit.store';
 import { parseRunRequest, type RunRequestMeta } from './run-request.parser';
 import { RunSubmitter } from './run-submit.service';
 
@@ -20,6 +21,7 @@ import { RunSubmitter } from './run-submit.service';
 export interface RunsServiceDeps {
   runs: RunStore;
   runQueue: RunQueueStore;
+  submits: RunSubmitStore;
   control: ControlStore;
   events: RunEventsStore;
   connection: ConnectionStore;
@@ -35,7 +37,7 @@ export class RunsService {
   constructor(private readonly deps: RunsServiceDeps) {
     this.submitter = new RunSubmitter({
       runs: deps.runs,
-      runQueue: deps.runQueue,
+      submits: deps.submits,
       connection: deps.connection,
       logger: deps.logger,
       budgetMs: deps.submitBudgetMs,
