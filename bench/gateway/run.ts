@@ -214,8 +214,11 @@ function clientPool(pki: TestPki, port: number, connections: number): Pool {
 }
 
 let nextRunId = 1;
+/** Answers other than 200, by status: counted and printed, never thrown (a loaded machine may 503 a 10 MB body). */
+const refusals = new Map<string, number>();
 
-async function post(pool: Pool, body: Buffer): Promise<number> {
+/** One POST; its latency in ms, or null when it was not a 200 (counted in `refusals` under `label`). */
+async function post(pool: Pool, body: Buffer, label = 'run'): Promise<number | null> {
   const runId = nextRunId++;
   const started = performance.now();
   const res = await pool.request({
@@ -225,8 +228,18 @@ async function post(pool: Pool, body: Buffer): Promise<number> {
     body,
   });
   await res.body.dump();
-  if (res.statusCode !== 200) throw new Error(`run ${runId}: HTTP ${res.statusCode}`);
+  if (res.statusCode !== 200) {
+    const key = `${label} ${res.statusCode}`;
+    refusals.set(key, (refusals.get(key) ?? 0) + 1);
+    return null;
+  }
   return performance.now() - started;
+}
+
+function takeRefusals(): Record<string, number> {
+  const all = Object.fromEntries(refusals);
+  refusals.clear();
+  return all;
 }
 
 function summary(latencies: number[], seconds: number) {
@@ -250,7 +263,7 @@ async function closedLoop(pki: TestPki, port: number, body: Buffer, args: BenchA
     const worker = async () => {
       while (performance.now() < until) {
         const ms = await post(pool, body);
-        latencies?.push(ms);
+        if (ms !== null) latencies?.push(ms);
       }
     };
     const started = performance.now();
@@ -258,10 +271,11 @@ async function closedLoop(pki: TestPki, port: number, body: Buffer, args: BenchA
     return (performance.now() - started) / 1000;
   };
   await drive(1, null);
+  takeRefusals();
   const latencies: number[] = [];
   const seconds = await drive(args.seconds, latencies);
   await pool.close();
-  return summary(latencies, seconds);
+  return { ...summary(latencies, seconds), refused: takeRefusals() };
 }
 
 async function acceptedRuns(redis: TestRedisServer, pki: TestPki, args: BenchArgs) {
@@ -271,7 +285,11 @@ async function acceptedRuns(redis: TestRedisServer, pki: TestPki, args: BenchArg
   const bare = await startReference('bare', pki, redis.url);
   const durable = await startReference('durable', pki, redis.url);
   const servers = { bare: bare.port, durable: durable.port, gateway: env.port };
-  const results: Record<string, Array<ReturnType<typeof summary>>> = { bare: [], durable: [], gateway: [] };
+  const results: Record<string, Array<Awaited<ReturnType<typeof closedLoop>>>> = {
+    bare: [],
+    durable: [],
+    gateway: [],
+  };
   try {
     for (let round = 0; round < args.rounds; round++) {
       for (const [name, port] of Object.entries(servers)) {
@@ -315,8 +333,8 @@ async function largeBodies(redis: TestRedisServer, pki: TestPki, args: BenchArgs
   const smallPool = clientPool(pki, env.port, 16);
   try {
     // Warm-up: one of each, so the baseline RSS includes the code paths.
-    await post(bigPool, big);
-    await post(smallPool, small);
+    await post(bigPool, big, 'warm-up big');
+    await post(smallPool, small, 'warm-up small');
     const baseKb = rssKb(pid, 'VmRSS');
     const until = performance.now() + args.largeSeconds * 1000;
     const bigLatencies: number[] = [];
@@ -324,14 +342,19 @@ async function largeBodies(redis: TestRedisServer, pki: TestPki, args: BenchArgs
     let peakKb = baseKb;
     const sampler = setInterval(() => (peakKb = Math.max(peakKb, rssKb(pid, 'VmRSS'))), 20);
     const uploader = async () => {
-      while (performance.now() < until) bigLatencies.push(await post(bigPool, big));
+      while (performance.now() < until) {
+        const ms = await post(bigPool, big, 'big');
+        if (ms !== null) bigLatencies.push(ms);
+      }
     };
     const smalls: Array<Promise<void>> = [];
     const ticker = (async () => {
       const intervalMs = 1000 / 200;
       let due = performance.now();
       while (performance.now() < until) {
-        smalls.push(post(smallPool, small).then((ms) => void smallLatencies.push(ms)));
+        smalls.push(
+          post(smallPool, small, 'small').then((ms) => void (ms !== null && smallLatencies.push(ms))),
+        );
         due += intervalMs;
         await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
       }
@@ -347,6 +370,7 @@ async function largeBodies(redis: TestRedisServer, pki: TestPki, args: BenchArgs
       seconds: Number(seconds.toFixed(1)),
       big: summary(bigLatencies, seconds),
       small: summary(smallLatencies, seconds),
+      refused: takeRefusals(),
       rssBaseMb: Math.round(baseKb / 1024),
       rssPeakGrowthMb: Math.round((peakKb - baseKb) / 1024),
       bodiesInFlightMb: Math.round(inFlightKb / 1024),
