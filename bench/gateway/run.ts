@@ -87,7 +87,7 @@ export interface BenchEnv {
 const ROOT = path.resolve(__dirname, '../../..');
 const GATEWAY_MAIN = path.join(ROOT, 'packages/rps-gateway/dist/main.js');
 
-async function startRedis(): Promise<TestRedisServer> {
+export async function startRedis(): Promise<TestRedisServer> {
   const redis = await startRedisServer({ appendonly: true });
   const admin = createRedis({ url: redis.url, role: 'worker', name: 'bench-admin', logger: testLogger() });
   await waitForRedis(admin);
@@ -203,7 +203,7 @@ export function runBody(tar: Buffer, runId = 1): Buffer {
   );
 }
 
-function clientPool(pki: TestPki, port: number, connections: number): Pool {
+export function clientPool(pki: TestPki, port: number, connections: number): Pool {
   return new Pool(`https://127.0.0.1:${port}`, {
     connections,
     pipelining: 1,
@@ -419,7 +419,9 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
