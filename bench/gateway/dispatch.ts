@@ -5,13 +5,20 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
-import { createRedis, createRedisKeys, closeRedis, runStateMessageSchema, waitForRedis } from '@rps/common';
+import {
+  createRedis,
+  createRedisKeys,
+  closeRedis,
+  isFinalState,
+  runStateMessageSchema,
+  waitForRedis,
+} from '@rps/common';
 import { freePort, testLogger } from '@rps/common/testing';
 import type { BenchEnv } from './run';
 
 const AGENT_MAIN = path.resolve(__dirname, '../../../packages/peer-agent/dist/main.js');
 const AGENTS = 2;
-const CAPACITY = 2;
+const CAPACITY = 4;
 
 /** IVIS-core's push endpoint for the agents: answers {} to everything. */
 async function startSink(): Promise<http.Server> {
@@ -66,12 +73,11 @@ async function startAgents(env: BenchEnv, sinkUrl: string, workRoot: string): Pr
 }
 
 /**
- * POST answered -> run started on an agent, per run, with at most as many
- * runs in flight as the pool has slots (so the figure is dispatch, not
- * queueing). The first run of the task builds its environment and is not
- * counted.
+ * POST answered -> run started on an agent (its `running` event), per run,
+ * with runs submitted at up to `ratePerSecond`, each only when a slot is free
+ * (a run holds its slot from the POST to its final state). The first run of the task builds its environment and is not counted.
  */
-export async function dispatchLatency(env: BenchEnv, runs: number) {
+export async function dispatchLatency(env: BenchEnv, options: { runs: number; ratePerSecond: number }) {
   if (!fs.existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} missing: npm run build`);
   const sink = await startSink();
   const workRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-bench-agents-'));
@@ -81,10 +87,17 @@ export async function dispatchLatency(env: BenchEnv, runs: number) {
   const sub = createRedis({ url: env.redis.url, role: 'worker', name: 'bench-sub', logger: testLogger() });
   await waitForRedis(sub);
   const started = new Map<number, () => void>();
+  // Runs posted and not ended yet: a slot is busy from the POST until the run's final state.
+  let busy = 0;
+  let slotFreed: (() => void) | null = null;
   await sub.subscribe(createRedisKeys(env.prefix).runEvents());
   sub.on('message', (_channel: string, raw: string) => {
     const event = runStateMessageSchema.safeParse(JSON.parse(raw));
     if (event.success && event.data.state === 'running') started.get(event.data.runId)?.();
+    if (event.success && isFinalState(event.data.state) && event.data.runId > 1) {
+      busy--;
+      slotFreed?.();
+    }
   });
   const pool = new Pool(`https://127.0.0.1:${env.port}`, {
     connections: 4,
@@ -114,23 +127,34 @@ export async function dispatchLatency(env: BenchEnv, runs: number) {
     await res.body.dump();
     if (res.statusCode !== 200) throw new Error(`POST run ${runId}: ${res.statusCode}`);
     const answered = performance.now();
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       running,
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`run ${runId} did not start in 60 s`)), 60_000),
-      ),
-    ]);
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`run ${runId} did not start in 60 s`)), 60_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     started.delete(runId);
     return performance.now() - answered;
   };
   try {
     await one(1); // builds the task environment once
     const latencies: number[] = [];
-    let next = 2;
-    const slots = Array.from({ length: AGENTS * CAPACITY }, async () => {
-      while (next <= runs + 1) latencies.push(await one(next++));
-    });
-    await Promise.all(slots);
+    const inFlight: Array<Promise<void>> = [];
+    const intervalMs = 1000 / options.ratePerSecond;
+    let due = performance.now();
+    const slots = AGENTS * CAPACITY;
+    const began = performance.now();
+    for (let runId = 2; runId <= options.runs + 1; runId++) {
+      // Free slots only: the figure is dispatch, not waiting in the queue for a slot.
+      while (busy >= slots) await new Promise<void>((r) => (slotFreed = r));
+      busy++;
+      inFlight.push(one(runId).then((ms) => void latencies.push(ms)));
+      due += intervalMs;
+      await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+    }
+    await Promise.all(inFlight);
+    const achievedPerSecond = Math.round((options.runs / (performance.now() - began)) * 1000);
     latencies.sort((a, b) => a - b);
     const at = (p: number) =>
       Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! * 10) / 10;
@@ -138,7 +162,11 @@ export async function dispatchLatency(env: BenchEnv, runs: number) {
       runs: latencies.length,
       agents: AGENTS,
       capacity: CAPACITY,
+      ratePerSecond: options.ratePerSecond,
+      // Below ratePerSecond when runs took longer than slots / rate: posting waited for free slots.
+      achievedPerSecond,
       p50Ms: at(0.5),
+      p90Ms: at(0.9),
       p99Ms: at(0.99),
       maxMs: at(1),
     };

@@ -1,28 +1,31 @@
 /**
- * Gateway benchmark: accepted runs per second over mTLS with keep-alive.
+ * Gateway benchmark (`npm run bench:gateway`, after `npm run build`; `--quick`
+ * for a ~30 s pass). Not part of the test suite: it prints figures, and
+ * ratios against references started in the same run, so a figure still
+ * means something on a loaded machine.
  *
- * Starts its own redis-server and the built gateway as a real process
- * (`packages/rps-gateway/dist/main.js` with a generated config), then drives
- * it with an undici Pool (16 keep-alive connections, client certificate) that
- * POSTs small valid run bodies, each under a fresh run id. Not part of the
- * test suite. Usage (after `npm run build`):
+ * One redis-server (AOF on, `appendfsync everysec`) serves everything. Each
+ * server runs as its own process, and all are driven by the same client
+ * (undici Pool, 16 keep-alive connections, client certificate) with the same
+ * ~21 kB run body (a 10 KiB tar as a JSON byte array):
  *
- *   npx tsc -p bench/gateway && node bench/gateway/dist/run.js [--runs N] [--seconds S] [--connections C]
- *
- * Scenarios are separate functions, each on its own environment:
- * - accepted-runs: runs/s and latency of POST /rps/run/:id over mTLS;
- * - dispatch-latency: POST answered -> run started on an agent (the agent's
- *   `running` event on `{bench}:events:runs`), with two agents from
- *   `packages/peer-agent/dist/main.js`, a trivial cached task, and at most as
- *   many runs in flight as the pool has slots. `--dispatchRuns N` (default 300).
+ * - accepted-runs: runs/s, p50, p99 of POST /rps/run/:id for the bare mTLS
+ *   server (`reference.ts bare`), the naive durable server (`reference.ts
+ *   durable`) and the gateway (`packages/rps-gateway/dist/main.js`), in
+ *   interleaved rounds; ratios are the gateway's over each reference;
+ * - large-body: 10 MB bodies (a ~2.7 MiB tar), two uploads at a time in a
+ *   loop, while small runs arrive at 200/s: latency of both, and the
+ *   gateway's peak RSS growth against the bytes in flight;
+ * - dispatch-latency: POST answered -> the agent's `running` event, 2 agents
+ *   x 4 slots, 50 runs/s, cached task (see dispatch.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { Queue } from 'bullmq';
 import { Pool } from 'undici';
 import { dispatchLatency } from './dispatch';
-import { createRedis, createRedisKeys, closeRedis, QUEUES, waitForRedis } from '@rps/common';
+import { createRedis, closeRedis, waitForRedis } from '@rps/common';
 import {
   createTestPki,
   freePort,
@@ -33,19 +36,39 @@ import {
 } from '@rps/common/testing';
 
 interface BenchArgs {
-  dispatchRuns: number;
-  runs: number;
+  quick: boolean;
   seconds: number;
+  rounds: number;
   connections: number;
-  warmup: number;
+  largeSeconds: number;
+  dispatchRuns: number;
+  skip: Set<string>;
 }
 
 function parseArgs(argv: string[]): BenchArgs {
-  const args: BenchArgs = { dispatchRuns: 300, runs: 50_000, seconds: 20, connections: 16, warmup: 2_000 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i]?.replace(/^--/, '') as keyof BenchArgs;
-    const value = Number(argv[i + 1]);
-    if (!(key in args) || !Number.isFinite(value) || value <= 0) throw new Error(`bad argument ${argv[i]}`);
+  const quick = argv.includes('--quick');
+  const args: BenchArgs = {
+    quick,
+    seconds: quick ? 3 : 12,
+    rounds: quick ? 1 : 2,
+    connections: 16,
+    largeSeconds: quick ? 6 : 20,
+    dispatchRuns: quick ? 100 : 500,
+    skip: new Set(),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--quick') continue;
+    if (arg === '--skip') {
+      for (const s of (argv[++i] ?? '').split(',')) args.skip.add(s);
+      continue;
+    }
+    const key = arg.replace(/^--/, '') as
+      'seconds' | 'rounds' | 'connections' | 'largeSeconds' | 'dispatchRuns';
+    const value = Number(argv[++i]);
+    if (!['seconds', 'rounds', 'connections', 'largeSeconds', 'dispatchRuns'].includes(key) || !(value > 0)) {
+      throw new Error(`bad argument ${arg}`);
+    }
     args[key] = value;
   }
   return args;
@@ -62,14 +85,26 @@ export interface BenchEnv {
 }
 
 const ROOT = path.resolve(__dirname, '../../..');
+const GATEWAY_MAIN = path.join(ROOT, 'packages/rps-gateway/dist/main.js');
 
-async function startEnv(): Promise<BenchEnv> {
-  const redis = await startRedisServer();
-  const pki = createTestPki();
+export async function startRedis(): Promise<TestRedisServer> {
+  const redis = await startRedisServer({ appendonly: true });
+  const admin = createRedis({ url: redis.url, role: 'worker', name: 'bench-admin', logger: testLogger() });
+  await waitForRedis(admin);
+  // The test helper fsyncs every write; production Redis (config/redis.conf) syncs once a second.
+  await admin.config('SET', 'appendfsync', 'everysec');
+  await closeRedis(admin);
+  return redis;
+}
+
+export async function startGateway(
+  redis: TestRedisServer,
+  pki: TestPki,
+  prefix = '{bench}',
+): Promise<BenchEnv> {
   const [port, adminPort] = [await freePort(), await freePort()];
-  const prefix = '{bench}';
   const configFile = pki.write(
-    'bench.yaml',
+    `bench-${port}.yaml`,
     [
       `redis: { url: "${redis.url}", prefix: "${prefix}" }`,
       'log: { level: warn }',
@@ -84,20 +119,16 @@ async function startEnv(): Promise<BenchEnv> {
   );
   // e.g. BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway.
   const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const gateway = spawn(
-    process.execPath,
-    [...nodeArgs, path.join(ROOT, 'packages/rps-gateway/dist/main.js')],
-    {
-      env: { ...process.env, RPS_CONFIG: configFile },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
-  );
+  const gateway = spawn(process.execPath, [...nodeArgs, GATEWAY_MAIN], {
+    env: { ...process.env, RPS_CONFIG: configFile },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   await waitReady(adminPort, gateway);
   return { redis, pki, prefix, port, adminPort, gateway };
 }
 
 async function waitReady(adminPort: number, gateway: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (gateway.exitCode !== null) throw new Error(`gateway exited with ${gateway.exitCode}`);
     try {
@@ -108,129 +139,289 @@ async function waitReady(adminPort: number, gateway: ChildProcess): Promise<void
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error('gateway not ready within 15 s');
+  throw new Error('gateway not ready within 30 s');
 }
 
-async function stopEnv(env: BenchEnv): Promise<void> {
-  if (env.gateway.exitCode === null) {
-    const exited = new Promise((r) => env.gateway.once('exit', r));
-    env.gateway.kill('SIGTERM');
-    await exited;
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** A reference server (reference.ts) as its own process; resolves with its port once it listens. */
+async function startReference(mode: 'bare' | 'durable', pki: TestPki, redisUrl: string) {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(__dirname, 'reference.js'),
+      mode,
+      String(port),
+      pki.paths.cert,
+      pki.paths.key,
+      pki.paths.ca,
+      redisUrl,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`reference ${mode} exited with ${code}`)));
+  });
+  return { port, child };
+}
+
+/** A task archive as IVIS-core sends it: `tar -cf` of a small task, padded by tar to `bytes` or more. */
+export function taskTar(payloadBytes: number, random: boolean): Buffer {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rps-bench-tar-'));
+  fs.writeFileSync(path.join(dir, 'job.py'), 'import sys\nsys.stdin.readline()\n');
+  if (payloadBytes > 0) {
+    const data = random ? Buffer.alloc(payloadBytes) : Buffer.alloc(payloadBytes, 'x');
+    if (random) for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    fs.writeFileSync(path.join(dir, 'data.bin'), data);
   }
-  await env.redis.stop();
-  env.pki.cleanup();
+  const tar = execFileSync('tar', ['-cf', '-', '-C', dir, '.'], { maxBuffer: 64 * 1024 ** 2 });
+  fs.rmSync(dir, { recursive: true, force: true });
+  return tar;
 }
 
-function runBody(runId: number): string {
-  return JSON.stringify({
-    params: {},
-    entities: { signalSets: {}, signals: {} },
-    owned: { signalSets: {} },
-    type: 'python',
-    codeArchive: { type: 'Buffer', data: [46, 47, 0, 0, 0, 0, 0, 0] },
-    accessToken: 'tok',
-    state: null,
-    jobId: 5,
-    runId,
-    taskId: 7,
-  });
+export function runBody(tar: Buffer, runId = 1): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      params: {},
+      entities: { signalSets: {}, signals: {} },
+      owned: { signalSets: {} },
+      type: 'python',
+      codeArchive: { type: 'Buffer', data: [...tar] },
+      accessToken: 'tok',
+      state: null,
+      jobId: 5,
+      runId,
+      taskId: 7,
+    }),
+  );
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** POSTs fresh runs, `connections` in flight, until `runs` are done or `seconds` pass. */
-async function acceptedRuns(env: BenchEnv, args: BenchArgs) {
-  const pool = new Pool(`https://127.0.0.1:${env.port}`, {
-    connections: args.connections,
+export function clientPool(pki: TestPki, port: number, connections: number): Pool {
+  return new Pool(`https://127.0.0.1:${port}`, {
+    connections,
     pipelining: 1,
-    connect: { ca: env.pki.ca.cert, cert: env.pki.client.cert, key: env.pki.client.key },
+    bodyTimeout: 60_000,
+    headersTimeout: 60_000,
+    connect: { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key },
   });
-  let next = 1;
-  const post = async (): Promise<number> => {
-    const runId = next++;
-    const started = process.hrtime.bigint();
-    const res = await pool.request({
-      path: `/rps/run/${runId}`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: runBody(runId),
-    });
-    await res.body.dump();
-    if (res.statusCode !== 200) throw new Error(`run ${runId}: HTTP ${res.statusCode}`);
-    return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+let nextRunId = 1;
+/** Answers other than 200, by status: counted and printed, never thrown (a loaded machine may 503 a 10 MB body). */
+const refusals = new Map<string, number>();
+
+/** One POST; its latency in ms, or null when it was not a 200 (counted in `refusals` under `label`). */
+async function post(pool: Pool, body: Buffer, label = 'run'): Promise<number | null> {
+  const runId = nextRunId++;
+  const started = performance.now();
+  const res = await pool.request({
+    path: `/rps/run/${runId}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+  await res.body.dump();
+  if (res.statusCode !== 200) {
+    const key = `${label} ${res.statusCode}`;
+    refusals.set(key, (refusals.get(key) ?? 0) + 1);
+    return null;
+  }
+  return performance.now() - started;
+}
+
+function takeRefusals(): Record<string, number> {
+  const all = Object.fromEntries(refusals);
+  refusals.clear();
+  return all;
+}
+
+function summary(latencies: number[], seconds: number) {
+  const sorted = Float64Array.from(latencies).sort();
+  const at = (p: number) =>
+    Number((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN).toFixed(2));
+  return {
+    runs: sorted.length,
+    runsPerSecond: Math.round(sorted.length / seconds),
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    maxMs: at(1),
   };
-  const drive = async (count: number, deadline: number, latencies: number[] | null) => {
-    let issued = 0;
+}
+
+/** Closed loop: `connections` POSTs in flight for `seconds`, after a short warm-up. */
+async function closedLoop(pki: TestPki, port: number, body: Buffer, args: BenchArgs) {
+  const pool = clientPool(pki, port, args.connections);
+  const drive = async (seconds: number, latencies: number[] | null) => {
+    const until = performance.now() + seconds * 1000;
     const worker = async () => {
-      while (issued < count && Date.now() < deadline) {
-        issued++;
-        const ms = await post();
-        latencies?.push(ms);
+      while (performance.now() < until) {
+        const ms = await post(pool, body);
+        if (ms !== null) latencies?.push(ms);
       }
     };
+    const started = performance.now();
     await Promise.all(Array.from({ length: args.connections }, worker));
+    return (performance.now() - started) / 1000;
   };
-  await drive(args.warmup, Date.now() + 30_000, null);
+  await drive(1, null);
+  takeRefusals();
   const latencies: number[] = [];
-  const started = process.hrtime.bigint();
-  await drive(args.runs, Date.now() + args.seconds * 1000, latencies);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const seconds = await drive(args.seconds, latencies);
   await pool.close();
-  const sorted = Float64Array.from(latencies).sort();
+  return { ...summary(latencies, seconds), refused: takeRefusals() };
+}
+
+async function acceptedRuns(redis: TestRedisServer, pki: TestPki, args: BenchArgs) {
+  const tar = taskTar(0, false); // one small file: tar pads it to 10 KiB
+  const body = runBody(tar);
+  const env = await startGateway(redis, pki);
+  const bare = await startReference('bare', pki, redis.url);
+  const durable = await startReference('durable', pki, redis.url);
+  const servers = { bare: bare.port, durable: durable.port, gateway: env.port };
+  const results: Record<string, Array<Awaited<ReturnType<typeof closedLoop>>>> = {
+    bare: [],
+    durable: [],
+    gateway: [],
+  };
+  try {
+    for (let round = 0; round < args.rounds; round++) {
+      for (const [name, port] of Object.entries(servers)) {
+        results[name]!.push(await closedLoop(pki, port, body, args));
+      }
+    }
+  } finally {
+    await Promise.all([stop(bare.child), stop(durable.child), stop(env.gateway)]);
+  }
+  const best = (name: string) => results[name]!.reduce((a, b) => (b.runsPerSecond > a.runsPerSecond ? b : a));
+  const [b, d, g] = [best('bare'), best('durable'), best('gateway')];
+  const ratio = (x: number, y: number) => Number((x / y).toFixed(2));
   return {
-    runs: latencies.length,
-    seconds: Number(seconds.toFixed(2)),
-    runsPerSecond: Math.round(latencies.length / seconds),
-    p50ms: Number(percentile(sorted, 50).toFixed(2)),
-    p99ms: Number(percentile(sorted, 99).toFixed(2)),
-    totalPosted: next - 1,
+    bodyBytes: body.length,
+    tarBytes: tar.length,
+    connections: args.connections,
+    seconds: args.seconds,
+    rounds: args.rounds,
+    bareMtls: b,
+    naiveDurable: d,
+    gateway: g,
+    perRound: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.map((r) => r.runsPerSecond)])),
+    gatewayVsNaiveDurable: ratio(g.runsPerSecond, d.runsPerSecond),
+    gatewayVsBare: ratio(g.runsPerSecond, b.runsPerSecond),
+    naiveDurableVsBare: ratio(d.runsPerSecond, b.runsPerSecond),
   };
 }
 
-/** Every accepted run must be recorded and queued exactly once. */
-async function checkQueued(env: BenchEnv, expected: number): Promise<void> {
-  const redis = createRedis({ url: env.redis.url, role: 'worker', name: 'bench', logger: testLogger() });
-  await waitForRedis(redis);
-  const keys = createRedisKeys(env.prefix);
-  const queue = new Queue(QUEUES.runs, { connection: redis, prefix: keys.bullPrefix });
-  const [runs, { waiting }] = await Promise.all([
-    redis.zcard(keys.runIndex()),
-    queue.getJobCounts('waiting'),
-  ]);
-  await queue.close();
-  await closeRedis(redis);
-  if (runs !== expected || waiting !== expected) {
-    throw new Error(
-      `expected ${expected} runs recorded and queued, found ${runs} records and ${waiting} jobs`,
-    );
+function rssKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+}
+
+/** Two 10 MB uploads at a time in a loop, small runs at 200/s beside them. */
+async function largeBodies(redis: TestRedisServer, pki: TestPki, args: BenchArgs) {
+  const big = runBody(taskTar(2_700_000, true));
+  const small = runBody(taskTar(0, false));
+  const env = await startGateway(redis, pki, '{bench-large}');
+  const pid = env.gateway.pid!;
+  const bigPool = clientPool(pki, env.port, 2);
+  const smallPool = clientPool(pki, env.port, 16);
+  try {
+    // Warm-up: one of each, so the baseline RSS includes the code paths.
+    await post(bigPool, big, 'warm-up big');
+    await post(smallPool, small, 'warm-up small');
+    const baseKb = rssKb(pid, 'VmRSS');
+    const until = performance.now() + args.largeSeconds * 1000;
+    const bigLatencies: number[] = [];
+    const smallLatencies: number[] = [];
+    let peakKb = baseKb;
+    const sampler = setInterval(() => (peakKb = Math.max(peakKb, rssKb(pid, 'VmRSS'))), 20);
+    const uploader = async () => {
+      while (performance.now() < until) {
+        const ms = await post(bigPool, big, 'big');
+        if (ms !== null) bigLatencies.push(ms);
+      }
+    };
+    const smalls: Array<Promise<void>> = [];
+    const ticker = (async () => {
+      const intervalMs = 1000 / 200;
+      let due = performance.now();
+      while (performance.now() < until) {
+        smalls.push(
+          post(smallPool, small, 'small').then((ms) => void (ms !== null && smallLatencies.push(ms))),
+        );
+        due += intervalMs;
+        await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+      }
+    })();
+    const started = performance.now();
+    await Promise.all([uploader(), uploader(), ticker]);
+    await Promise.all(smalls);
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    const inFlightKb = (2 * big.length) / 1024;
+    return {
+      bigBodyBytes: big.length,
+      seconds: Number(seconds.toFixed(1)),
+      big: summary(bigLatencies, seconds),
+      small: summary(smallLatencies, seconds),
+      refused: takeRefusals(),
+      rssBaseMb: Math.round(baseKb / 1024),
+      rssPeakGrowthMb: Math.round((peakKb - baseKb) / 1024),
+      bodiesInFlightMb: Math.round(inFlightKb / 1024),
+      rssGrowthPerBodyByteInFlight: Number(((peakKb - baseKb) / inFlightKb).toFixed(2)),
+    };
+  } finally {
+    await Promise.all([bigPool.close(), smallPool.close()]);
+    await stop(env.gateway);
   }
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  if (!fs.existsSync(path.join(ROOT, 'packages/rps-gateway/dist/main.js'))) {
-    throw new Error('build first: npm run build (or npx tsc -b packages/rps-gateway)');
+  for (const file of [GATEWAY_MAIN, path.join(__dirname, 'reference.js')]) {
+    if (!fs.existsSync(file)) throw new Error(`${file} missing: npm run build && npx tsc -p bench/gateway`);
   }
-  const env = await startEnv();
+  const started = Date.now();
+  const redis = await startRedis();
+  const pki = createTestPki();
+  const load = () => os.loadavg().map((l) => Number(l.toFixed(1)));
+  console.log(
+    JSON.stringify({ scenario: 'machine', cpus: os.cpus().length, loadavg: load(), node: process.version }),
+  );
   try {
-    const result = await acceptedRuns(env, args);
-    await checkQueued(env, result.totalPosted);
-    console.log(JSON.stringify({ scenario: 'accepted-runs', connections: args.connections, ...result }));
+    if (!args.skip.has('accepted')) {
+      console.log(JSON.stringify({ scenario: 'accepted-runs', ...(await acceptedRuns(redis, pki, args)) }));
+    }
+    if (!args.skip.has('large')) {
+      console.log(JSON.stringify({ scenario: 'large-body', ...(await largeBodies(redis, pki, args)) }));
+    }
+    if (!args.skip.has('dispatch')) {
+      const env = await startGateway(redis, pki, '{bench-dispatch}');
+      try {
+        const result = await dispatchLatency(env, { runs: args.dispatchRuns, ratePerSecond: 50 });
+        console.log(JSON.stringify({ scenario: 'dispatch-latency', ...result }));
+      } finally {
+        await stop(env.gateway);
+      }
+    }
   } finally {
-    await stopEnv(env);
+    await redis.stop();
+    pki.cleanup();
   }
-  const dispatchEnv = await startEnv();
-  try {
-    const result = await dispatchLatency(dispatchEnv, args.dispatchRuns);
-    console.log(JSON.stringify({ scenario: 'dispatch-latency', ...result }));
-  } finally {
-    await stopEnv(dispatchEnv);
-  }
+  console.log(
+    JSON.stringify({ scenario: 'done', seconds: Math.round((Date.now() - started) / 1000), loadavg: load() }),
+  );
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -32,6 +32,7 @@ import { PushQueueStore } from './stores/push-queue.store';
 import { RevocationStore } from './stores/revocation.store';
 import { RunEventsStore } from './stores/run-events.store';
 import { RunQueueStore } from './stores/run-queue.store';
+import { RunSubmitStore } from './stores/run-submit.store';
 
 /** Tunables with defaults from {@link GATEWAY_DEFAULTS}. */
 export interface GatewayOptions {
@@ -102,6 +103,7 @@ export function createApp(deps: GatewayDeps): Gateway {
   const runs = new RunsService({
     runs: runStore,
     runQueue,
+    submits: new RunSubmitStore(redis, keys, deps.runsQueue),
     control,
     events,
     connection: new ConnectionStore(redis),

@@ -1,4 +1,5 @@
-import express, { Router, type RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
+import { runBodyReader } from '../http/run-body.middleware';
 import type { RunsService } from '../services/runs.service';
 import type { StopService } from '../services/stop.service';
 import type { GatewayMetrics } from '../metrics/gateway.metrics';
@@ -20,8 +21,8 @@ export interface RunsRoutesDeps {
 export function runsRoutes({ runs, stop, metrics, bodyLimit }: RunsRoutesDeps): Router {
   const router = Router();
   // Raw bytes whatever the content type: the body is stored and forwarded
-  // byte for byte, and parsed once by the service for validation only.
-  const rawBody: RequestHandler = express.raw({ type: () => true, limit: bodyLimit });
+  // byte for byte, and checked in one pass while it arrives.
+  const rawBody = runBodyReader(bodyLimit);
 
   // IVIS-core's 2 s start before the body is read, so the submit budget does too.
   const arrival: RequestHandler = (_req, res, next) => {
@@ -34,7 +35,7 @@ export function runsRoutes({ runs, stop, metrics, bodyLimit }: RunsRoutesDeps): 
     const body: unknown = req.body;
     const raw = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
     const arrivedAt = typeof res.locals.arrivedAt === 'number' ? res.locals.arrivedAt : Date.now();
-    const result = await runs.submit(runId, raw, arrivedAt);
+    const result = await runs.submit(runId, raw, arrivedAt, res.locals.runBodyMeta);
     metrics.runsAccepted.inc({ outcome: result.outcome });
     req.log.info({ runId, ...result }, 'run accepted');
     res.status(200).end();

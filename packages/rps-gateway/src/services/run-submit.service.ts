@@ -7,12 +7,13 @@ import {
   type SubmitResult,
 } from '@rps/common';
 import type { ConnectionStore } from '../stores/connection.store';
-import type { RunQueueStore } from '../stores/run-queue.store';
+import type { RunSubmitStore } from '../stores/run-submit.store';
 
 /** What {@link RunSubmitter} is built from. */
 export interface RunSubmitterDeps {
   runs: RunStore;
-  runQueue: RunQueueStore;
+  /** Record and queue job in one step. */
+  submits: RunSubmitStore;
   connection: ConnectionStore;
   logger: Logger;
   /**
@@ -44,9 +45,9 @@ interface SubmitState {
 }
 
 /**
- * One POST's way to an honest answer. The record is written as *pending*,
- * the job added, and the execution acknowledged (made startable) as the last
- * step before the 200; agents never start a pending run. When Redis drops
+ * One POST's way to an honest answer. The record is written as *pending*
+ * together with its job (one script, one round trip), and the execution
+ * acknowledged (made startable) as the last step before the 200; agents never start a pending run. When Redis drops
  * the connection on the way, the whole (idempotent) sequence is tried again
  * as soon as the connection is back, until the budget runs out: a write that
  * committed but whose reply was lost then answers 200 as `existing`. When
@@ -95,14 +96,11 @@ export class RunSubmitter {
     state: SubmitState,
   ): Promise<SubmitResult> {
     state.unknown = state.pending === null;
-    const result = await this.deps.runs.submit(runId, raw, meta, Date.now(), { pending: true });
+    // Record (pending), body and queue job in one script (run-submit-enqueue-13.lua).
+    const result = await this.deps.submits.submitAndEnqueue(runId, raw, meta, Date.now());
     state.unknown = false;
     const submittedAt = Date.now();
     if (result.pending) state.pending = result.execution;
-    if (state.abandoned) throw new Abandoned();
-    if (result.outcome !== 'existing' || result.state === 'queued') {
-      await this.deps.runQueue.enqueue(runId, result.execution);
-    }
     if (!result.pending) return result;
     if (state.abandoned) throw new Abandoned();
     // Redis measures from the moment it recorded the submit, which is no

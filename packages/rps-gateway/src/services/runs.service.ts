@@ -13,13 +13,15 @@ import type { ConnectionStore } from '../stores/connection.store';
 import type { ControlStore } from '../stores/control.store';
 import type { RunEventsStore } from '../stores/run-events.store';
 import type { RunQueueStore } from '../stores/run-queue.store';
-import { parseRunRequest } from './run-request.parser';
+import type { RunSubmitStore } from '../stores/run-submit.store';
+import { parseRunRequest, type RunRequestMeta } from './run-request.parser';
 import { RunSubmitter } from './run-submit.service';
 
 /** What {@link RunsService} is built from. */
 export interface RunsServiceDeps {
   runs: RunStore;
   runQueue: RunQueueStore;
+  submits: RunSubmitStore;
   control: ControlStore;
   events: RunEventsStore;
   connection: ConnectionStore;
@@ -35,7 +37,7 @@ export class RunsService {
   constructor(private readonly deps: RunsServiceDeps) {
     this.submitter = new RunSubmitter({
       runs: deps.runs,
-      runQueue: deps.runQueue,
+      submits: deps.submits,
       connection: deps.connection,
       logger: deps.logger,
       budgetMs: deps.submitBudgetMs,
@@ -48,10 +50,16 @@ export class RunsService {
    * execution; a queued one gets its job added again, which repairs a crash
    * between the record and the job and is a no-op otherwise. Redis trouble
    * on the way is retried within the budget (see {@link RunSubmitter}); an
-   * error answer leaves a run that never starts.
+   * error answer leaves a run that never starts. `fast` is the one-pass
+   * validator's verdict from the upload, when the route ran it.
    */
-  async submit(runId: number, raw: Buffer, arrivedAt = Date.now()): Promise<SubmitResult> {
-    const meta = parseRunRequest(raw);
+  async submit(
+    runId: number,
+    raw: Buffer,
+    arrivedAt = Date.now(),
+    fast?: RunRequestMeta | null,
+  ): Promise<SubmitResult> {
+    const meta = parseRunRequest(raw, fast);
     const result = await this.submitter.submit(runId, raw, meta, arrivedAt);
     if (result.outcome !== 'existing') {
       this.publish(runId, result.execution, 'queued');

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { runJobId, type RunJobData } from '@rps/common';
+import { RUN_JOB_OPTIONS } from './run-submit.store';
 
 /** BullMQ job states the queue-depth gauge reports. */
 export const QUEUE_DEPTH_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
@@ -19,11 +20,7 @@ export class RunQueueStore {
    */
   async enqueue(runId: number, execution: number): Promise<void> {
     const data: RunJobData = { runId, execution };
-    await this.queue.add('run', data, {
-      jobId: runJobId(runId, execution),
-      removeOnComplete: true,
-      removeOnFail: 1000,
-    });
+    await this.queue.add('run', data, { ...RUN_JOB_OPTIONS, jobId: runJobId(runId, execution) });
   }
 
   /**

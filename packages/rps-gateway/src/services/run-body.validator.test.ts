@@ -1,0 +1,249 @@
+import fc from 'fast-check';
+import { AppError } from '@rps/common';
+import { RunBodyValidator, fastRunRequestMeta } from './run-body.validator';
+import { parseRunRequest, referenceRunRequest, type RunRequestMeta } from './run-request.parser';
+
+/*
+ * The one-pass validator against its reference (JSON.parse + zod), STYLE.md 15:
+ * on a corpus of valid and invalid bodies, on every split point of a few, and
+ * on generated ones. The fast path may say "not sure" (null) for anything;
+ * when it vouches for a body, the reference must accept it with the same ids.
+ */
+
+type Verdict = { ok: RunRequestMeta } | { error: { status: number; code: string; details: unknown } };
+
+function verdict(fn: () => RunRequestMeta): Verdict {
+  try {
+    return { ok: fn() };
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return { error: { status: err.status, code: err.code, details: err.details } };
+  }
+}
+
+/** The differential property on one body: returns the fast verdict for further checks. */
+function agree(raw: Buffer): RunRequestMeta | null {
+  const fast = fastRunRequestMeta(raw);
+  const reference = verdict(() => referenceRunRequest(raw));
+  if (fast !== null) expect(reference).toEqual({ ok: fast });
+  expect(verdict(() => parseRunRequest(raw))).toEqual(reference);
+  return fast;
+}
+
+const tv1 = {
+  params: {},
+  entities: { signalSets: {}, signals: {} },
+  owned: { signalSets: {} },
+  type: 'python',
+  codeArchive: { type: 'Buffer', data: [46, 47, 0, 255, 9, 10] },
+  accessToken: 'tok',
+  state: null,
+  jobId: 5,
+  runId: 42,
+  taskId: 7,
+};
+const json = (value: unknown, space?: number) => Buffer.from(JSON.stringify(value, null, space));
+const without = (key: keyof typeof tv1) => {
+  const copy: Record<string, unknown> = { ...tv1 };
+  delete copy[key];
+  return copy;
+};
+
+/** Bodies the fast path must decide itself (so the fast path is really taken). */
+const decided: Array<[string, Buffer]> = [
+  ['TV1', json(tv1)],
+  ['TV1 indented', json(tv1, 2)],
+  ['digit-string ids', json({ ...tv1, taskId: '7', jobId: '05' })],
+  ['negative and zero ids', json({ ...tv1, taskId: -3, jobId: 0 })],
+  ['a subtype', json({ ...tv1, subtype: 'energy' })],
+  ['no runId', json(without('runId'))],
+  ['unknown keys with any values', json({ ...tv1, extra: [1, { a: 'x\\"\u00e9' }], z: -1.5e-3, t: true })],
+  ['nulls for present keys', json({ ...tv1, params: null, entities: null, owned: null, accessToken: null })],
+  ['data before type', json({ ...tv1, codeArchive: { data: [1, 2], type: 'Buffer' } })],
+  ['an empty archive', json({ ...tv1, codeArchive: { type: 'Buffer', data: [] } })],
+  ['an archive of another type', json({ ...tv1, codeArchive: { type: 'Other', data: 'abc' } })],
+  ['archive extra keys', json({ ...tv1, codeArchive: { type: 'Buffer', data: [3], x: { y: [] } } })],
+  ['an escaped accessToken', json({ ...tv1, accessToken: 'a\nb\u0001\ud83d' })],
+  [
+    'whitespace everywhere',
+    Buffer.from(
+      ` \n{ "taskId" : 7 ,"jobId":5,"type":"p","codeArchive":{ "type" : "Buffer" , "data" : [ 1 , 2 ,3 ] },"params":{},"entities":{},"owned":{},"accessToken":"t","state":null } \r\n`,
+    ),
+  ],
+  [
+    'invalid UTF-8 inside a string',
+    Buffer.concat([
+      Buffer.from('{"x":"'),
+      Buffer.from([0xff, 0xc3]),
+      Buffer.from(`",${JSON.stringify(tv1).slice(1)}`),
+    ]),
+  ],
+];
+
+/** Bodies the reference refuses (the fast path must say null and the errors stay the reference's). */
+const refused: Array<[string, Buffer]> = [
+  ['not JSON', Buffer.from('{"params":')],
+  ['empty', Buffer.alloc(0)],
+  ['an array', json([tv1])],
+  ['null', Buffer.from('null')],
+  ['trailing garbage', Buffer.from(`${JSON.stringify(tv1)}x`)],
+  ['two objects', Buffer.from(`${JSON.stringify(tv1)}{}`)],
+  ['a BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), json(tv1)])],
+  ...(
+    ['taskId', 'jobId', 'type', 'codeArchive', 'params', 'entities', 'owned', 'accessToken', 'state'] as const
+  ).map((key): [string, Buffer] => [`no ${key}`, json(without(key))]),
+  ['a byte out of range', json({ ...tv1, codeArchive: { type: 'Buffer', data: [1, 256] } })],
+  ['a negative byte', json({ ...tv1, codeArchive: { type: 'Buffer', data: [1, -1] } })],
+  ['a fractional byte', json({ ...tv1, codeArchive: { type: 'Buffer', data: [1, 1.5] } })],
+  ['a string byte', json({ ...tv1, codeArchive: { type: 'Buffer', data: [1, '2'] } })],
+  ['a null byte', json({ ...tv1, codeArchive: { type: 'Buffer', data: [null] } })],
+  ['data not an array', json({ ...tv1, codeArchive: { type: 'Buffer', data: 'abc' } })],
+  ['no data', json({ ...tv1, codeArchive: { type: 'Buffer' } })],
+  ['no archive type', json({ ...tv1, codeArchive: { data: [] } })],
+  ['archive type a number', json({ ...tv1, codeArchive: { type: 1, data: [] } })],
+  ['archive not an object', json({ ...tv1, codeArchive: [1, 2] })],
+  ['a fractional task id', json({ ...tv1, taskId: 4.2 })],
+  ['a non-digit id string', json({ ...tv1, jobId: '5a' })],
+  ['an empty id string', json({ ...tv1, jobId: '' })],
+  ['a null id', json({ ...tv1, taskId: null })],
+  ['an unsafe integer id', json({ ...tv1, taskId: 2 ** 60 })],
+  ['a null subtype', json({ ...tv1, subtype: null })],
+  ['a numeric type', json({ ...tv1, type: 3 })],
+  ['a leading zero byte', Buffer.from(JSON.stringify(tv1).replace('[46,', '[046,'))],
+  ['a trailing comma', Buffer.from(JSON.stringify(tv1).replace('[46,47,0,255,9,10]', '[46,]'))],
+  ['a raw control character in a string', Buffer.from(JSON.stringify(tv1).replace('"tok"', '"t\x01k"'))],
+  ['a bad escape', Buffer.from(JSON.stringify(tv1).replace('"tok"', '"t\\xk"'))],
+];
+
+/** Bodies the reference accepts but the fast path leaves to it (unusual spellings). */
+const deferred: Array<[string, Buffer]> = [
+  ['an escaped key', Buffer.from(JSON.stringify(tv1).replace('"taskId"', '"task\\u0049d"'))],
+  ['a duplicate key', Buffer.from(JSON.stringify(tv1).replace('"taskId":7', '"taskId":"x","taskId":7'))],
+  ['a byte written 1.0', Buffer.from(JSON.stringify(tv1).replace('[46,', '[46.0,'))],
+  ['a byte written 1e1', Buffer.from(JSON.stringify(tv1).replace('[46,', '[4.6e1,'))],
+  ['an id written 7.0', Buffer.from(JSON.stringify(tv1).replace('"taskId":7', '"taskId":7.0'))],
+  ['an escaped Buffer', Buffer.from(JSON.stringify(tv1).replace('"Buffer"', '"Buf\\u0066er"'))],
+];
+
+describe('RunBodyValidator against the reference (JSON.parse + zod)', () => {
+  it.each(decided)(
+    'when the body is %s then the fast path decides it as the reference does',
+    (_name, raw) => {
+      expect(agree(raw)).not.toBeNull();
+    },
+  );
+
+  it.each(refused)('when the body has %s then both refuse it with the same error', (_name, raw) => {
+    expect(agree(raw)).toBeNull();
+    expect(verdict(() => referenceRunRequest(raw))).toHaveProperty('error');
+  });
+
+  it.each(deferred)(
+    'when the body has %s then the fast path defers and the reference accepts',
+    (_name, raw) => {
+      expect(agree(raw)).toBeNull();
+      expect(verdict(() => referenceRunRequest(raw))).toHaveProperty('ok');
+    },
+  );
+
+  it('when a body arrives in two chunks at any split point then the verdict is the same as in one', () => {
+    const bodies = [decided[0]![1], decided[13]![1], refused[12]![1], deferred[2]![1], refused[26]![1]];
+    for (const raw of bodies) {
+      const whole = fastRunRequestMeta(raw);
+      for (let at = 0; at <= raw.length; at++) {
+        const validator = new RunBodyValidator();
+        validator.write(raw.subarray(0, at));
+        validator.write(raw.subarray(at));
+        expect(validator.result()).toEqual(whole);
+      }
+    }
+  });
+
+  it('when bodies are generated from the schema and mutated then fast path and reference agree', () => {
+    const id = fc.oneof(
+      fc.integer({ min: -5, max: 1e6 }),
+      fc.integer({ min: 0, max: 99 }).map(String),
+      fc.double({ noNaN: true }),
+      fc.constantFrom('', 'x', '1e3', ' 7', null, true, {}),
+    );
+    const byte = fc.oneof(
+      { weight: 20, arbitrary: fc.integer({ min: 0, max: 255 }) },
+      { weight: 1, arbitrary: fc.constantFrom(256, -1, 1.5, 1e2, '1', null, [], 1000) },
+    );
+    const archive = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record({ type: fc.constant('Buffer'), data: fc.array(byte, { maxLength: 40 }) }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record(
+          { type: fc.oneof(fc.string(), fc.integer()), data: fc.jsonValue() },
+          { requiredKeys: [] },
+        ),
+      },
+      { weight: 1, arbitrary: fc.jsonValue() },
+    );
+    const present = fc.oneof(
+      { weight: 3, arbitrary: fc.jsonValue() },
+      { weight: 1, arbitrary: fc.constant(undefined) },
+    );
+    const body = fc.record(
+      {
+        taskId: id,
+        jobId: id,
+        type: fc.oneof({ weight: 5, arbitrary: fc.string() }, { weight: 1, arbitrary: fc.jsonValue() }),
+        subtype: fc.oneof(fc.string(), fc.constant(null)),
+        codeArchive: archive,
+        params: present,
+        entities: present,
+        owned: present,
+        accessToken: present,
+        state: present,
+        runId: fc.jsonValue(),
+        extra: fc.jsonValue(),
+      },
+      {
+        requiredKeys: [
+          'taskId',
+          'jobId',
+          'type',
+          'codeArchive',
+          'params',
+          'entities',
+          'owned',
+          'accessToken',
+          'state',
+        ],
+      },
+    );
+    const mutation = fc.oneof(
+      fc.constant((b: Buffer) => b),
+      fc.constant((b: Buffer) => b),
+      fc.nat().map((n) => (b: Buffer) => b.subarray(0, n % (b.length + 1))),
+      fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })).map(([n, v]) => (b: Buffer) => {
+        const copy = Buffer.from(b);
+        if (copy.length > 0) copy[n % copy.length] = v;
+        return copy;
+      }),
+      fc
+        .tuple(fc.nat(), fc.constantFrom(' ', ',', '"', '\\', '}', ']', '0', '-', '.', 'e', '{"a":1}'))
+        .map(([n, s]) => (b: Buffer) => {
+          const at = n % (b.length + 1);
+          return Buffer.concat([b.subarray(0, at), Buffer.from(s), b.subarray(at)]);
+        }),
+    );
+    fc.assert(
+      fc.property(body, fc.constantFrom(undefined, 1), mutation, fc.nat(), (value, space, mutate, split) => {
+        const raw = mutate(json(value, space));
+        const fast = agree(raw);
+        const at = split % (raw.length + 1);
+        const validator = new RunBodyValidator();
+        validator.write(raw.subarray(0, at));
+        validator.write(raw.subarray(at));
+        expect(validator.result()).toEqual(fast);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
