@@ -137,4 +137,15 @@ describe('ActiveRuns', () => {
     runs.requestStop(1, 'stop');
     expect(run.stop).toBe('delete');
   });
+
+  it('when a run has no reporter or job handle yet then a delete or stop still takes, without throwing', () => {
+    const runs = new ActiveRuns();
+    const preparing = runs.add(1, 1);
+    expect(runs.requestStop(1, 'delete')).toBe('stopping');
+    expect(preparing.stop).toBe('delete');
+    const starting = runs.add(2, 1);
+    starting.phase = 'running';
+    expect(runs.requestStop(2, 'stop')).toBe('stopping');
+    expect(starting.stop).toBe('stop');
+  });
 });
