@@ -7,6 +7,7 @@
 #   npm run test:mutation -- forwarder             one module
 #   npm run test:mutation -- forwarder --mutate packages/peer-forwarder/src/services/cidr.matcher.ts
 #   npm run test:mutation -- --force               ignore the incremental files (a full run)
+#   npm run test:mutation -- --mutate <glob>       one run over every module's tests (incremental file all.incremental.json)
 # Integration tests among a module's tests start their own redis-server.
 source "$(dirname "$0")/lib.sh"
 cd "$RPS_ROOT"
@@ -18,6 +19,11 @@ while [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; do
   modules+=("$1")
   shift
 done
+if [ ${#modules[@]} -eq 0 ] && [[ " $* " == *" --mutate "* ]]; then
+  # --mutate without a module: one run with every module's tests.
+  say "mutation testing: $*"
+  exec npx --no-install stryker run "$@"
+fi
 [ ${#modules[@]} -gt 0 ] || modules=("${ALL_MODULES[@]}")
 failed=()
 for module in "${modules[@]}"; do
