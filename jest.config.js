@@ -5,6 +5,8 @@ const moduleNameMapper = {
   '^@rps/common/testing$': '<rootDir>/packages/common/src/testing/index.ts',
 };
 const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.check.json' }] };
+// Stryker's sandboxes (npm run test:mutation) are copies of the packages: never tests or modules here.
+const modulePathIgnorePatterns = ['<rootDir>/.stryker-tmp/'];
 
 /** @type {import('jest').Config} */
 module.exports = {
@@ -16,6 +18,7 @@ module.exports = {
       rootDir: __dirname,
       testMatch: ['<rootDir>/packages/*/src/**/*.test.ts'],
       moduleNameMapper,
+      modulePathIgnorePatterns,
       transform,
       testEnvironment: 'node',
     },
@@ -24,6 +27,7 @@ module.exports = {
       rootDir: __dirname,
       testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
       moduleNameMapper,
+      modulePathIgnorePatterns,
       transform,
       testEnvironment: 'node',
       globalSetup: '<rootDir>/scripts/jest-global-setup.js',

@@ -7,6 +7,13 @@ describe('parseIdParam', () => {
     expect(parseIdParam('task_id', '0')).toBe(0);
   });
 
+  it('when the parameter is missing or repeated then it is a 400 too', () => {
+    for (const raw of [undefined, ['1', '2']])
+      expect(() => parseIdParam('run_id', raw)).toThrow(
+        expect.objectContaining({ message: 'invalid run_id' }) as Error,
+      );
+  });
+
   it.each(['042', '-1', '4.2', '1e3', 'abc', '', '99999999999999999999'])(
     'when the id is %p then a 400 names the parameter',
     (raw) => {
@@ -17,7 +24,16 @@ describe('parseIdParam', () => {
         caught = err;
       }
       expect(caught).toBeInstanceOf(AppError);
-      expect(caught).toMatchObject({ status: 400, details: [{ path: 'task_id' }] });
+      expect(caught).toMatchObject({
+        status: 400,
+        message: 'invalid task_id',
+        details: [
+          {
+            path: 'task_id',
+            message: 'must be a non-negative decimal integer without sign or leading zeros',
+          },
+        ],
+      });
     },
   );
 });

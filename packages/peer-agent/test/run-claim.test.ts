@@ -1,0 +1,128 @@
+import {
+  closeRedis,
+  createRedis,
+  createRedisKeys,
+  RunStore,
+  waitForRedis,
+  type RedisKeys,
+} from '@rps/common';
+import { startRedisServer, testLogger, uniquePrefix, type TestRedisServer } from '@rps/common/testing';
+import type { Redis } from 'ioredis';
+import { claimRun } from '../src/services/run-claim.service';
+import { RunLedger } from '../src/stores/run-ledger.store';
+
+// claimRun is how an agent takes a run: one peer at a time, started at most
+// once, never while the gateway has not acknowledged the submit. Each case
+// drives the record into the state a re-delivered or early job meets.
+describe('claimRun against a real Redis', () => {
+  let server: TestRedisServer;
+  let redis: Redis;
+  let keys: RedisKeys;
+  let ledger: RunLedger;
+  /** The gateway's side of the record: submits and acknowledgements. */
+  let store: RunStore;
+  const logger = testLogger();
+  const body = Buffer.from('{}');
+  const meta = { taskId: 1, jobId: 1 };
+  const job = (runId: number, execution = 1) => ({ runId, execution });
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    redis = createRedis({ url: server.url, role: 'worker', name: 'run-claim-test', logger });
+    await waitForRedis(redis);
+  });
+  beforeEach(() => {
+    keys = createRedisKeys(uniquePrefix());
+    ledger = new RunLedger(redis, keys, logger);
+    store = new RunStore(redis, keys);
+  });
+  afterAll(async () => {
+    await closeRedis(redis);
+    await server.stop();
+  });
+
+  const submit = (runId: number, pending = false) => store.submit(runId, body, meta, Date.now(), { pending });
+
+  it('when the run is queued then it is dispatched to this peer', async () => {
+    await submit(1);
+    expect(await claimRun(ledger, job(1), 'peer-a', logger)).toEqual({ ok: true });
+    expect(await ledger.get(1)).toMatchObject({ state: 'dispatched', peerId: 'peer-a', execution: 1 });
+  });
+
+  it('when the submit is still pending after the wait then it is not taken and stays queued', async () => {
+    await submit(2, true);
+    const claim = await claimRun(ledger, job(2), 'peer-a', logger, 0);
+    expect(claim).toMatchObject({ ok: false, reason: expect.stringMatching(/never acknowledged/) as string });
+    expect(await ledger.get(2)).toMatchObject({ state: 'queued', peerId: '' });
+  });
+
+  it('when the pending mark belongs to another execution then the job of this one is not held back', async () => {
+    await submit(3, true);
+    // A job of execution 2 meets a record whose execution 1 is pending: it is
+    // not this job's wait, and the dispatch itself refuses the other execution.
+    const claim = await claimRun(ledger, job(3, 2), 'peer-a', logger, 0);
+    expect(claim).toEqual({ ok: false, reason: expect.not.stringMatching(/never acknowledged/) as string });
+    expect(await ledger.get(3)).toMatchObject({ state: 'queued' });
+  });
+
+  it('when the submit is acknowledged then the run is taken', async () => {
+    await submit(4, true);
+    expect(await store.acknowledge(4, 1, 60_000)).toBe('acked');
+    expect(await claimRun(ledger, job(4), 'peer-a', logger, 0)).toEqual({ ok: true });
+  });
+
+  it('when the job is re-delivered while another peer holds it dispatched then it is taken over', async () => {
+    await submit(5);
+    expect((await ledger.apply(5, 'dispatch', { execution: 1, peerId: 'peer-old' })).ok).toBe(true);
+    expect(await claimRun(ledger, job(5), 'peer-a', logger)).toEqual({ ok: true });
+    expect(await ledger.get(5)).toMatchObject({ state: 'dispatched', peerId: 'peer-a' });
+    // The old owner's start now fails: the run starts once.
+    expect((await ledger.apply(5, 'start', { execution: 1, peerId: 'peer-old' })).ok).toBe(false);
+  });
+
+  it('when the run is running on another peer then it is left to that peer', async () => {
+    await submit(6);
+    await ledger.apply(6, 'dispatch', { execution: 1, peerId: 'peer-b' });
+    await ledger.apply(6, 'start', { execution: 1, peerId: 'peer-b' });
+    const claim = await claimRun(ledger, job(6), 'peer-a', logger);
+    expect(claim).toEqual({ ok: false, reason: 'running on peer-b; liveness decides if that peer is gone' });
+    expect(await ledger.get(6)).toMatchObject({ state: 'running', peerId: 'peer-b' });
+  });
+
+  it('when the run is running on this peer from an earlier life then it is handed back as an orphan, not re-run', async () => {
+    await submit(7);
+    await ledger.apply(7, 'dispatch', { execution: 1, peerId: 'peer-a' });
+    await ledger.apply(7, 'start', { execution: 1, peerId: 'peer-a' });
+    const claim = await claimRun(ledger, job(7), 'peer-a', logger);
+    expect(claim).toMatchObject({
+      ok: false,
+      reason: 'started in an earlier life of this agent',
+      orphan: { runId: 7, state: 'running', peerId: 'peer-a' },
+    });
+    expect(await ledger.get(7)).toMatchObject({ state: 'running', peerId: 'peer-a' });
+  });
+
+  it('when the job is of an older execution than the record then it is refused', async () => {
+    await submit(8);
+    await ledger.apply(8, 'dispatch', { execution: 1, peerId: 'peer-b' });
+    await ledger.apply(8, 'fail', { execution: 1, peerId: 'peer-b' });
+    await submit(8); // execution 2
+    await ledger.apply(8, 'dispatch', { execution: 2, peerId: 'peer-b' });
+    const claim = await claimRun(ledger, job(8, 1), 'peer-a', logger);
+    expect(claim).toEqual({ ok: false, reason: 'another execution of the run' });
+    expect(await ledger.get(8)).toMatchObject({ state: 'dispatched', peerId: 'peer-b', execution: 2 });
+  });
+
+  it('when the run has ended then it is refused and stays ended', async () => {
+    await submit(9);
+    await ledger.apply(9, 'dispatch', { execution: 1, peerId: 'peer-b' });
+    await ledger.apply(9, 'stop', { execution: 1, peerId: 'peer-b' });
+    const claim = await claimRun(ledger, job(9), 'peer-a', logger);
+    expect(claim.ok).toBe(false);
+    expect(await ledger.get(9)).toMatchObject({ state: 'stopped' });
+  });
+
+  it('when the run is gone then it is refused', async () => {
+    expect((await claimRun(ledger, job(10), 'peer-a', logger)).ok).toBe(false);
+  });
+});
