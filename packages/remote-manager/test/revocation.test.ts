@@ -227,6 +227,11 @@ describe('revocation through LocalCa at a real gateway', () => {
     expect(answer.status).toBe(200);
   });
 
+  it('when the gateway logged all of this then no key material is in its logs', () => {
+    expect(logs.join('')).toContain('certificate'); // it did log the refusals
+    expect(logs.join('')).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+  });
+
   it('when a client certificate of the CA has expired then the handshake refuses it', async () => {
     const expired = await ca.issue({
       kind: 'client',
