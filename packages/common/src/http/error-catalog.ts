@@ -50,6 +50,12 @@ export const ERRORS = {
   run_busy: { status: 503, message: 'the run kept changing state; try again' },
   stop_not_acknowledged: { status: 503, message: 'the peer did not acknowledge the stop in time' },
   stop_failed: { status: 503, message: 'the peer could not stop the run' },
+  // remote-manager's local CA (docs/remote-manager-ca.md)
+  bad_ca_files: { status: 400, message: 'the CA certificate or key cannot be used' },
+  certificate_not_found: { status: 404, message: 'no certificate with this serial' },
+  ca_not_initialised: { status: 409, message: 'no CA in the CA directory: initialise or import one' },
+  ca_exists: { status: 409, message: 'the CA directory already holds a CA' },
+  certificate_not_revocable: { status: 409, message: 'this certificate cannot be revoked here' },
   internal: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, CatalogEntry>;
 
