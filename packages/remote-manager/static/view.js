@@ -162,12 +162,15 @@
     });
   }
 
-  /** The message of an API error answer ({error: {code, message}}), or a fallback. */
+  /** The message of an RPS error answer ({error: message, code}; also {error: {code, message}}), or the status. */
   function errorMessage(status, body) {
     var e = body && body.error;
-    if (e && typeof e.message === 'string') {
-      return (typeof e.code === 'string' ? e.code + ': ' : '') + e.message;
+    var code = body && typeof body.code === 'string' ? body.code : null;
+    if (e && typeof e === 'object' && typeof e.message === 'string') {
+      code = typeof e.code === 'string' ? e.code : code;
+      e = e.message;
     }
+    if (typeof e === 'string') return (code ? code + ': ' : '') + e;
     return 'HTTP ' + status;
   }
 

@@ -132,7 +132,7 @@ export function createDashboardRouter(deps: DashboardDeps): express.Router {
     serverAdapter: board,
     options: {
       uiConfig: {
-        boardTitle: deps.readOnly ? 'RPS queues (read-only)' : 'RPS queues',
+        boardTitle: deps.readOnly ? 'RPS, read-only' : 'RPS queues',
         miscLinks: [{ text: 'Pool dashboard', url: `${mount}/` }],
       },
     },

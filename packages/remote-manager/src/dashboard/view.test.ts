@@ -169,6 +169,10 @@ describe('dashboard view helpers (static/view.js)', () => {
     expect(view.errorMessage(403, { error: { code: 'forbidden', message: 'wrong token' } })).toBe(
       'forbidden: wrong token',
     );
+    expect(view.errorMessage(401, { error: 'a bearer token is required', code: 'unauthorized' })).toBe(
+      'unauthorized: a bearer token is required',
+    );
     expect(view.errorMessage(502, null)).toBe('HTTP 502');
+    expect(view.errorMessage(500, { error: { nested: true } })).toBe('HTTP 500');
   });
 });
