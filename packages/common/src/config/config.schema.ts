@@ -263,6 +263,8 @@ export function createConfigSchema(baseDir: string) {
        * Null only parses: the manager refuses to start without a way to authenticate.
        */
       token: z.string().min(16, 'must be at least 16 characters').nullable().default(null),
+      /** The dashboard (docs/remote-manager-dashboard.md). `actions`: token holders may act in bull-board (retry, clean, promote, remove); off, it is read-only. */
+      dashboard: z.strictObject({ actions: z.boolean().default(false) }).prefault({}),
     })
     .prefault({});
 
