@@ -27,7 +27,20 @@ export const ERRORS = {
     status: 403,
     message: 'this client certificate is not one of the clients allowed here',
   },
+  unauthorized: { status: 401, message: 'an Authorization: Bearer <manager.token> header is required' },
+  forbidden: { status: 403, message: 'the token is not the manager token' },
   not_found: { status: 404, message: 'no such route' },
+  machine_not_found: { status: 404, message: 'machine not found' },
+  peer_not_found: { status: 404, message: 'peer not found' },
+  certificate_not_found: { status: 404, message: 'certificate not found' },
+  client_not_found: { status: 404, message: 'allowed client not found' },
+  machine_name_taken: { status: 409, message: 'a machine with this name exists' },
+  machine_removed: { status: 409, message: 'the machine is removed' },
+  ca_not_initialised: {
+    status: 409,
+    message: 'the manager has no CA yet: POST /api/ca/init or /api/ca/import (rps ca init|import)',
+  },
+  ca_exists: { status: 409, message: 'manager.caDir already holds a CA' },
   run_not_found: { status: 404, message: 'run not found' },
   revocation_check_unavailable: {
     status: 503,
@@ -37,6 +50,12 @@ export const ERRORS = {
   run_busy: { status: 503, message: 'the run kept changing state; try again' },
   stop_not_acknowledged: { status: 503, message: 'the peer did not acknowledge the stop in time' },
   stop_failed: { status: 503, message: 'the peer could not stop the run' },
+  // remote-manager's local CA (docs/remote-manager-ca.md)
+  bad_ca_files: { status: 400, message: 'the CA certificate or key cannot be used' },
+  certificate_not_found: { status: 404, message: 'no certificate with this serial' },
+  ca_not_initialised: { status: 409, message: 'no CA in the CA directory: initialise or import one' },
+  ca_exists: { status: 409, message: 'the CA directory already holds a CA' },
+  certificate_not_revocable: { status: 409, message: 'this certificate cannot be revoked here' },
   internal: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, CatalogEntry>;
 
