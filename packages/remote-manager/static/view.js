@@ -22,6 +22,7 @@
     provisioned: 'waiting',
     active: 'ok',
     draining: 'busy',
+    removing: 'busy',
     removed: 'muted',
   };
 
@@ -144,7 +145,7 @@
     return typeof n === 'number' && isFinite(n) ? String(n) : '–';
   }
 
-  /** Queue depths: name, waiting, active, delayed, completed, failed, paused. */
+  /** Queue depths: name, waiting, prioritized, active, delayed, completed, failed, paused (yes/no). */
   function queueRows(queues) {
     return (queues || []).map(function (q) {
       return {
@@ -152,11 +153,12 @@
         cells: [
           { text: text(q.name) },
           { text: count(q.waiting), tone: q.waiting > 0 ? 'waiting' : undefined },
+          { text: count(q.prioritized) },
           { text: count(q.active), tone: q.active > 0 ? 'busy' : undefined },
           { text: count(q.delayed) },
           { text: count(q.completed) },
           { text: count(q.failed), tone: q.failed > 0 ? 'bad' : undefined },
-          { text: count(q.paused) },
+          q.paused === true ? { text: 'yes', tone: 'busy' } : { text: q.paused === false ? 'no' : '–' },
         ],
       };
     });

@@ -2,9 +2,10 @@ import path from 'node:path';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { AppError } from '@rps/common';
+import { appError, errorHandler, type Logger } from '@rps/common';
 import type { Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import pino from 'pino';
 import {
   SESSION_COOKIE,
   SESSION_TTL_MS,
@@ -36,6 +37,8 @@ export interface DashboardDeps {
   token?: string | null;
   /** Where the router is mounted, as the browser sees it: '' for '/' (the default). */
   mountPath?: string;
+  /** Logs the router's refusals and failures (its own error handler answers them in the catalog's JSON). */
+  logger?: Logger;
   /** Clock of the sessions' expiry (tests). */
   now?: () => number;
 }
@@ -75,8 +78,8 @@ function securityHeaders(csp: string): RequestHandler {
   };
 }
 
-const unauthorized = (message: string) => new AppError('unauthorized', 401, message);
-const forbidden = (message: string) => new AppError('forbidden', 403, message);
+const unauthorized = (message: string) => appError('unauthorized', message);
+const forbidden = (message: string) => appError('forbidden', message);
 
 /**
  * The dashboard (docs/remote-manager-dashboard.md): the page at `/` (open: it
@@ -143,6 +146,8 @@ export function createDashboardRouter(deps: DashboardDeps): express.Router {
     boardGuard(token, queuesBase, mount, now),
     board.getRouter() as RequestHandler,
   );
+  // The router answers its own errors: it may be mounted after the app's error handlers.
+  router.use(errorHandler(deps.logger ?? pino({ level: 'silent' })));
   return router;
 }
 

@@ -155,14 +155,34 @@ describe('dashboard view helpers (static/view.js)', () => {
     expect(rows[1]!.cells[1]).toEqual({ text: 'succeeded', tone: 'ok' });
   });
 
-  it('when queue depths are listed then non-zero waiting and failed counts are marked', () => {
-    const [row] = view.queueRows([
-      { name: 'runs', waiting: 2, active: 0, delayed: 0, completed: 5, failed: 1, paused: 0 },
+  it('when queue depths are listed then non-zero waiting and failed counts and a paused queue are marked', () => {
+    const [row, paused] = view.queueRows([
+      {
+        name: 'runs',
+        waiting: 2,
+        prioritized: 0,
+        active: 0,
+        delayed: 0,
+        completed: 5,
+        failed: 1,
+        paused: false,
+      },
+      {
+        name: 'pushes',
+        waiting: 0,
+        prioritized: 0,
+        active: 0,
+        delayed: 0,
+        completed: 0,
+        failed: 0,
+        paused: true,
+      },
     ]);
-    expect(row!.cells.map((c) => c.text)).toEqual(['runs', '2', '0', '0', '5', '1', '0']);
+    expect(row!.cells.map((c) => c.text)).toEqual(['runs', '2', '0', '0', '0', '5', '1', 'no']);
     expect(row!.cells[1]!.tone).toBe('waiting');
-    expect(row!.cells[2]!.tone).toBeUndefined();
-    expect(row!.cells[5]!.tone).toBe('bad');
+    expect(row!.cells[3]!.tone).toBeUndefined();
+    expect(row!.cells[6]!.tone).toBe('bad');
+    expect(paused!.cells[7]).toEqual({ text: 'yes', tone: 'busy' });
   });
 
   it('when the API answers an error then its code and message are shown, else the status', () => {
