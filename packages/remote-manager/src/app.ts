@@ -28,7 +28,7 @@ import { GatewayClientsStore } from './stores/gateway-clients.store';
 import { MachineStore } from './stores/machine.store';
 import { PoolViewStore } from './stores/pool-view.store';
 import { QueueStatsStore } from './stores/queue-stats.store';
-import { RevokedSerialsStore } from './stores/revoked-serials.store';
+import { CaRevocationStore } from './stores/ca-revocation.store';
 
 /** What {@link createApp} needs; main.ts builds it, tests build their own. */
 export interface ManagerDeps {
@@ -101,7 +101,7 @@ export function createApp(deps: ManagerDeps): ManagerApp {
   const certificates = new CertificatesService(
     deps.caDir,
     deps.caBackend,
-    deps.revocations ?? new RevokedSerialsStore(redis, keys),
+    deps.revocations ?? new CaRevocationStore(redis, keys),
   );
   const machines = new MachinesService({
     store: new MachineStore(redis, keys),

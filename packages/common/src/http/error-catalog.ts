@@ -32,15 +32,9 @@ export const ERRORS = {
   not_found: { status: 404, message: 'no such route' },
   machine_not_found: { status: 404, message: 'machine not found' },
   peer_not_found: { status: 404, message: 'peer not found' },
-  certificate_not_found: { status: 404, message: 'certificate not found' },
   client_not_found: { status: 404, message: 'allowed client not found' },
   machine_name_taken: { status: 409, message: 'a machine with this name exists' },
   machine_removed: { status: 409, message: 'the machine is removed' },
-  ca_not_initialised: {
-    status: 409,
-    message: 'the manager has no CA yet: POST /api/ca/init or /api/ca/import (rps ca init|import)',
-  },
-  ca_exists: { status: 409, message: 'manager.caDir already holds a CA' },
   run_not_found: { status: 404, message: 'run not found' },
   revocation_check_unavailable: {
     status: 503,

@@ -1,5 +1,6 @@
 import { RUN_STATES } from '@rps/common';
 import { z } from 'zod';
+import { issueRequestSchema as caIssueRequestSchema } from '../ca/issue-request.schema';
 
 // The API's shapes, once: routes validate with them and /openapi.json is generated from them.
 
@@ -149,15 +150,8 @@ export const certificateInfoSchema = z
   })
   .meta({ id: 'CertificateInfo' });
 
-export const issueRequestSchema = z
-  .strictObject({
-    kind: z.enum(['server', 'client']),
-    commonName: z.string().trim().min(1).max(64),
-    ips: z.array(z.ipv4().or(z.ipv6())).default([]),
-    dnsNames: z.array(z.string().min(1).max(253)).default([]),
-    validityDays: z.number().int().min(1).max(9999).optional(),
-  })
-  .meta({ id: 'IssueRequest' });
+/** POST /api/certificates: helper B's schema, the one LocalCa.issue checks with. */
+export const issueRequestSchema = caIssueRequestSchema.meta({ id: 'IssueRequest' });
 
 export const issuedCertificateSchema = z
   .object({ info: certificateInfoSchema, certPem: z.string(), keyPem: z.string(), caPem: z.string() })

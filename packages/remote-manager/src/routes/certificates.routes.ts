@@ -54,7 +54,7 @@ export function certificatesRoutes(api: ApiRouter, certificates: CertificatesSer
         body: caImportSchema,
         status: 201,
         response: caInfoSchema,
-        errors: ['ca_exists'],
+        errors: ['ca_exists', 'bad_ca_files'],
       },
       async ({ body }) => caInfo(await certificates.import(body)),
     )
@@ -90,7 +90,7 @@ export function certificatesRoutes(api: ApiRouter, certificates: CertificatesSer
         tag: TAG,
         params: serialParamSchema,
         response: certificateInfoSchema,
-        errors: ['certificate_not_found', 'ca_not_initialised'],
+        errors: ['certificate_not_found', 'certificate_not_revocable', 'ca_not_initialised'],
       },
       async ({ params }) => certificates.revoke(params.serial),
     );

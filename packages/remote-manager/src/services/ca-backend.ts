@@ -1,11 +1,27 @@
-import { appError } from '@rps/common';
+import { AppError } from '@rps/common';
+import { LocalCa, type CaOptions, type InitOptions } from '../ca/local-ca';
 import type { CaBackend } from './certificates.service';
 
-/**
- * The CA folder's backend. Placeholder until helper B's LocalCa (src/ca/local-ca.ts)
- * is merged: no CA can be opened or made, so machine creation answers `ca_not_initialised`.
- */
-export function localCaBackend(): CaBackend {
-  const unavailable = () => Promise.reject(appError('ca_not_initialised', 'this build has no local CA yet'));
-  return { init: unavailable, import: unavailable, open: () => Promise.resolve(null) };
+/** Key sizes (tests use small ones; production keeps LocalCa's defaults). */
+export interface CaBackendOptions {
+  caKeyBits?: InitOptions['keyBits'];
+  leafKeyBits?: CaOptions['leafKeyBits'];
+}
+
+/** The manager's CA folder through helper B's LocalCa; a folder without a CA opens as null. */
+export function localCaBackend(options: CaBackendOptions = {}): CaBackend {
+  const leaf: CaOptions = options.leafKeyBits ? { leafKeyBits: options.leafKeyBits } : {};
+  return {
+    init: (dir, opts) =>
+      LocalCa.init(dir, { ...opts, ...leaf, ...(options.caKeyBits ? { keyBits: options.caKeyBits } : {}) }),
+    import: (dir, files) => LocalCa.import(dir, files, leaf),
+    async open(dir) {
+      try {
+        return await LocalCa.open(dir, leaf);
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'ca_not_initialised') return null;
+        throw err;
+      }
+    },
+  };
 }

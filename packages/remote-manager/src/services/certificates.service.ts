@@ -1,42 +1,11 @@
 import { appError } from '@rps/common';
 
-// The manager's side of helper B's LocalCa (src/ca/local-ca.ts): the shapes it
-// relies on, so the routes and the machine service depend on these only.
+import type { CertificateInfo, IssuedCertificate, IssueRequest, RevocationWriter } from '../ca/ca.types';
 
-export interface IssueRequest {
-  kind: 'server' | 'client';
-  commonName: string;
-  ips?: string[];
-  dnsNames?: string[];
-  validityDays?: number;
-}
+// The manager's view of helper B's LocalCa (src/ca/local-ca.ts): routes and the
+// machine service depend on these shapes only, tests may give another backend.
 
-export interface CertificateInfo {
-  serial: string;
-  decimalSerial: string;
-  kind: 'server' | 'client' | 'ca' | 'imported';
-  commonName: string;
-  subject: string;
-  issuer: string;
-  ips: string[];
-  dnsNames: string[];
-  notBefore: string;
-  notAfter: string;
-  fingerprint256: string;
-  revoked: boolean;
-  revokedAt: string | null;
-}
-
-export interface IssuedCertificate {
-  info: CertificateInfo;
-  certPem: string;
-  keyPem: string;
-  caPem: string;
-}
-
-export interface RevocationWriter {
-  revoke(decimalSerial: string): Promise<void>;
-}
+export type { CertificateInfo, IssuedCertificate, IssueRequest, RevocationWriter };
 
 /** An open CA (LocalCa's instance side). */
 export interface OpenCa {
@@ -108,11 +77,8 @@ export class CertificatesService {
     return (await this.current()).issue(req);
   }
 
-  /** Revokes (idempotent) and publishes the serial to the gateway's revoked set; 404 for an unknown serial. */
+  /** Revokes by serial (hex or decimal; idempotent) and publishes it to the gateway's revoked set. */
   async revoke(serial: string): Promise<CertificateInfo> {
-    const ca = await this.current();
-    const hex = normalizeHexSerial(serial);
-    if (!(await ca.get(hex))) throw appError('certificate_not_found', `no certificate with serial ${hex}`);
-    return ca.revoke(hex, this.revocations);
+    return (await this.current()).revoke(serial, this.revocations);
   }
 }

@@ -60,7 +60,7 @@ export async function startTestManager(
     token: TEST_TOKEN,
     queues,
     caDir,
-    caBackend: localCaBackend(),
+    caBackend: localCaBackend({ caKeyBits: 2048, leafKeyBits: 2048 }),
     credentials: null,
     bundle: {
       redisUrl,
