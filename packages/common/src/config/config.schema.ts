@@ -288,6 +288,8 @@ export function createConfigSchema(baseDir: string) {
       drainTimeoutMs: z.number().int().min(0).default(3_600_000),
       /** How often removals in progress and retention of removed machines are looked at. */
       sweepMs: z.number().int().min(100).default(5000),
+      /** The dashboard (docs/remote-manager-dashboard.md). `actions`: token holders may act in bull-board (retry, clean, promote, remove); off, it is read-only. */
+      dashboard: z.strictObject({ actions: z.boolean().default(false) }).prefault({}),
     })
     .prefault({});
 
