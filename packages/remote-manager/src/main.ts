@@ -18,7 +18,8 @@ import {
   waitForRedis,
 } from '@rps/common';
 import { createApp } from './app';
-import { SERVICE } from './manager.constants';
+import { createDashboardRouter } from './dashboard/dashboard.router';
+import { API_PREFIX, SERVICE } from './manager.constants';
 import { localCaBackend } from './services/ca-backend';
 
 /** Like a config problem: one line on stderr, exit 2. */
@@ -63,6 +64,12 @@ async function main(): Promise<void> {
     drainTimeoutMs: config.manager.drainTimeoutMs,
     retentionMs: config.scheduler.retentionMs,
     sweepMs: config.manager.sweepMs,
+    dashboard: createDashboardRouter({
+      queues,
+      readOnly: !config.manager.dashboard.actions,
+      apiPrefix: API_PREFIX,
+      token,
+    }),
   });
   const server = http.createServer(manager.app);
 
@@ -83,6 +90,7 @@ async function main(): Promise<void> {
       redis: safeRedisUrl(url),
       prefix: keys.prefix,
       caDir: config.manager.caDir,
+      dashboard: `http://${address.address}:${address.port}/`,
     },
     'remote-manager started',
   );
