@@ -12,6 +12,7 @@ import {
 } from '@rps/common';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { createDashboardRouter } from './dashboard/dashboard.router';
 import { ApiRouter } from './http/api-router';
 import { managerAuth } from './http/auth.middleware';
 import { buildOpenApi } from './http/openapi';
@@ -142,7 +143,17 @@ export function createApp(deps: ManagerDeps): ManagerApp {
     errorHandler(log),
   );
   // Mount point of the dashboard (helper C's createDashboardRouter): page at '/', bull-board under '/queues'.
-  if (deps.dashboard) app.use('/', deps.dashboard);
+  app.use(
+    '/',
+    deps.dashboard ??
+      createDashboardRouter({
+        queues: deps.queues,
+        readOnly: true,
+        apiPrefix: API_PREFIX,
+        token: deps.token,
+        logger: log,
+      }),
+  );
   // Last: /healthz, /readyz, /metrics, and the JSON 404 for everything else.
   app.use(createAdminApp({ logger: log, registry: deps.registry, checks: { redis: redisReadiness(redis) } }));
 

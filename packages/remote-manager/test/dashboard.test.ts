@@ -45,6 +45,8 @@ const CHROMIUM_ARGS = [
 const ARTIFACTS = path.join(ROOT, '.rps/test-artifacts');
 const TOKEN = 'dashboard-browser-test-token-0123456789';
 const RUN_ID = 4242;
+// A machine name is user input: the page must show it as text, never run it.
+const HOSTILE_NAME = '<img src=x onerror="window.__xss=1">';
 const JOB = 'import sys\nsys.stdin.readline()\nprint("hello from the dashboard test", flush=True)\n';
 // Bounds of a loaded 2-core machine shared with other test runs: process
 // starts take seconds, a Python job's venv-less start a few more.
@@ -86,6 +88,15 @@ describe('dashboard in Chromium: a run goes from queued to succeeded', () => {
       req.on('error', reject);
       req.end(data);
     });
+
+  const api = async (method: string, urlPath: string, body?: unknown) => {
+    const res = await fetch(`${managerUrl}${urlPath}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
 
   /** The text of a cell of the row `key` in table `table` (1-based column), or null while absent. */
   const cell = (table: string, key: string, column: number) =>
@@ -195,6 +206,28 @@ describe('dashboard in Chromium: a run goes from queued to succeeded', () => {
       expect(await page.evaluate<string | null>("sessionStorage.getItem('rps.manager.token')")).toBe(TOKEN);
       expect(page.url()).not.toContain(TOKEN);
 
+      // The registry's machine for the agent started below (machine id = peer id).
+      expect((await api('POST', '/api/ca/init', { commonName: 'Dashboard test CA' })).status).toBe(201);
+      const created = await api('POST', '/api/machines', {
+        id: 'peer-1',
+        name: HOSTILE_NAME,
+        address: '127.0.0.1',
+        type: 'manual',
+        capacity: 1,
+      });
+      expect(created.status).toBe(201);
+      await waitFor(
+        'the machine on the dashboard',
+        async () => (await cell('machines', 'peer-1', 1)) === HOSTILE_NAME,
+        {
+          timeoutMs: RUN_MS,
+          intervalMs: 250,
+        },
+      );
+      expect(await cell('machines', 'peer-1', 4)).toBe('provisioned');
+      expect(await page.evaluate<unknown>('window.__xss')).toBeUndefined();
+      expect(await page.locator('#machines img').count()).toBe(0);
+
       expect(await submit(RUN_ID)).toBe(200);
       await waitFor(
         'run 4242 queued on the dashboard',
@@ -231,6 +264,14 @@ describe('dashboard in Chromium: a run goes from queued to succeeded', () => {
       );
       expect(await cell('runs', `${RUN_ID}`, 3)).toBe('peer-1');
       expect(await cell('peers', 'peer-1', 4)).toMatch(/^[01]\/1$/);
+      // The machine follows its peer: state, load (running/capacity) and last heartbeat.
+      await waitFor('machine peer-1 active', async () => (await cell('machines', 'peer-1', 4)) === 'active', {
+        timeoutMs: START_MS,
+        intervalMs: 250,
+      });
+      expect(await cell('machines', 'peer-1', 5)).toMatch(/^[01]\/1$/);
+      expect(await cell('machines', 'peer-1', 6)).toMatch(/now|s ago/);
+      expect(await page.evaluate<unknown>('window.__xss')).toBeUndefined();
       await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
       expect(fs.statSync(path.join(ARTIFACTS, 'dashboard.png')).size).toBeGreaterThan(1000);
       // IVIS-core got the final status too: the dashboard followed the real run.
