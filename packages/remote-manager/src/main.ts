@@ -90,6 +90,7 @@ async function main(): Promise<void> {
       readOnly: !config.manager.dashboard.actions,
       apiPrefix: API_PREFIX,
       token,
+      logger,
     }),
   });
   // With manager.tls: HTTPS that asks for a client certificate but lets the token in without one.
