@@ -6,8 +6,11 @@
 export const GATEWAY_DEFAULTS = {
   /** How long a stop of a running run waits for the owning agent's acknowledgement. */
   stopAckTimeoutMs: 5000,
-  /** How long a TLS connection's "not revoked" verdict is trusted before it is checked again. */
-  revocationRecheckMs: 60_000,
+  /**
+   * How long a TLS connection's "not revoked" verdict is trusted before it is checked again:
+   * a revocation counts within a second, also on keep-alive connections opened before it.
+   */
+  revocationRecheckMs: 500,
   /** Idle blocking Redis connections kept for stop acknowledgements. */
   ackPoolIdle: 4,
   /** Delivery attempts of a push the gateway originates (a stopped queued run). */

@@ -118,6 +118,22 @@ describe('clientCertGuard', () => {
     expect((await run(guard, socket)).result).toMatchObject({ status: 401 });
   });
 
+  it('when recheckMs is 0 then every request on a connection asks the revocation list', async () => {
+    const revoked = new Set<string>();
+    let asked = 0;
+    const guard = clientCertGuard({
+      isRevoked: async (s) => (asked++, revoked.has(s)),
+      identify: allowAll,
+      recheckMs: 0,
+      now: () => 0,
+    });
+    const socket = fakeSocket('02');
+    expect((await run(guard, socket)).result).toBe('next');
+    revoked.add('2');
+    expect((await run(guard, socket)).result).toMatchObject({ status: 401 });
+    expect(asked).toBe(2);
+  });
+
   it('when the connection has no client certificate then it is a 401', async () => {
     const guard = clientCertGuard({ isRevoked: async () => false, identify: allowAll, recheckMs: 1000 });
     expect((await run(guard, fakeSocket(null))).result).toMatchObject({
