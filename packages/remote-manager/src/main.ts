@@ -22,6 +22,7 @@ import {
   type RpsConfig,
   type TlsMaterial,
 } from '@rps/common';
+import { PeerRedisUsers } from './acl/peer-redis-users';
 import { createApp } from './app';
 import { createDashboardRouter } from './dashboard/dashboard.router';
 import { API_PREFIX, SERVICE } from './manager.constants';
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
     queues,
     caDir: config.manager.caDir,
     caBackend: localCaBackend(),
-    credentials: null,
+    credentials: new PeerRedisUsers(redis, keys),
     bundle: {
       redisUrl: config.manager.bundle.redisUrl ?? url,
       prefix: config.redis.prefix,

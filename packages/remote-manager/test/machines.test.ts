@@ -19,6 +19,7 @@ import {
 } from '../../peer-agent/test/support/agent-process';
 import { startFakeIvis, type FakeIvis } from '../../peer-agent/test/support/fake-ivis';
 import { runBody } from '../../rps-gateway/test/e2e-processes';
+import { PeerRedisUsers } from '../src/acl/peer-redis-users';
 import { pluck, startTestManager, type TestManager } from './support/manager-harness';
 
 interface BundleFile {
@@ -58,6 +59,7 @@ describe('remote-manager machines', () => {
         },
       },
       retentionMs: 0,
+      redisUsers: true,
     });
     tmp = jobReachableTmpDir('rps-mgr-machines-');
   }, 120_000);
@@ -137,7 +139,7 @@ describe('remote-manager machines', () => {
     expect(JSON.stringify(listed.body)).not.toContain('PRIVATE KEY');
     const config = parse(byName['agent.yaml']!) as {
       agent: { id: string; executor: { kind: string } };
-      redis: { prefix: string };
+      redis: { prefix: string; url: string };
     };
     expect(config.agent).toMatchObject({
       id: 'peer-one',
@@ -146,6 +148,7 @@ describe('remote-manager machines', () => {
       executor: { kind: 'builtin' },
     });
     expect(config.redis.prefix).toBe(pool.keys.prefix);
+    expect(new URL(config.redis.url).username).toBe(PeerRedisUsers.usernameOf('peer-one'));
 
     const dir = path.join(tmp, 'bundle-peer-one');
     writeBundle(dir, files);
@@ -246,8 +249,9 @@ describe('remote-manager machines', () => {
     await m.redis.srem(m.keys.peerRuns('busy'), '9001');
     await waitFor(
       'the drained machine to be removed',
-      async () => (await m.redis.hget(m.keys.peer('busy'), 'state')) === 'removed',
+      async () => (await m.api('GET', '/api/machines/busy')).body.machine.state === 'removed',
     );
+    expect(await m.redis.hget(m.keys.peer('busy'), 'state')).toBe('removed');
     expect((await m.api('GET', '/api/machines/busy')).body.machine.state).toBe('removed');
   });
 
@@ -264,6 +268,10 @@ describe('remote-manager machines', () => {
     );
     const peers = await new PeerAdmin(m.redis, m.keys).list();
     expect(peers.find((p) => p.id === 'peer-one')?.state).toBe('removed');
+    const username = PeerRedisUsers.usernameOf('peer-one');
+    expect(await m.redis.call('ACL', 'GETUSER', username)).toBeNull();
+    const clients = (await m.redis.call('CLIENT', 'LIST')) as string;
+    expect(clients).not.toContain(`user=${username} `);
     const decimal = BigInt(`0x${before.certificateSerial as string}`).toString(10);
     expect(await m.redis.sismember(m.keys.revokedSerials(), decimal)).toBe(1);
     // scheduler-sync's retention prunes the removed peer; the machine's record follows.

@@ -16,6 +16,7 @@ import {
 } from '@rps/common';
 import { testLogger, uniquePrefix } from '@rps/common/testing';
 import type { Redis } from 'ioredis';
+import { PeerRedisUsers } from '../../src/acl/peer-redis-users';
 import { createApp, type ManagerApp, type ManagerDeps } from '../../src/app';
 import { localCaBackend } from '../../src/services/ca-backend';
 
@@ -43,7 +44,7 @@ export interface TestManager {
 
 export async function startTestManager(
   redisUrl: string,
-  overrides: Partial<ManagerDeps> & { prefix?: string } = {},
+  overrides: Partial<ManagerDeps> & { prefix?: string; redisUsers?: boolean } = {},
 ): Promise<TestManager> {
   const logger = testLogger();
   const keys = createRedisKeys(overrides.prefix ?? uniquePrefix('mgr'));
@@ -63,7 +64,7 @@ export async function startTestManager(
     queues,
     caDir,
     caBackend: localCaBackend({ caKeyBits: 2048, leafKeyBits: 2048 }),
-    credentials: null,
+    credentials: overrides.redisUsers ? new PeerRedisUsers(redis, keys) : null,
     bundle: {
       redisUrl,
       prefix: keys.prefix,
