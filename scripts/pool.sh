@@ -7,6 +7,7 @@
 POOL_PID="$RPS_STATE/pool.pid"
 POOL_SERVICES="$RPS_STATE/pool.services"
 POOL_REDIS="$RPS_STATE/pool.redis"
+MANAGER_TOKEN_FILE="$RPS_STATE/manager.token"
 
 # Exits 0 (and says where) when an earlier `npm start` still runs the pool.
 pool_running() {
@@ -28,10 +29,39 @@ admin_urls() {
       ["peer-forwarder", url(cfg.forwarder?.admin)],
       ["scheduler-sync", url(cfg.scheduler?.admin)],
       ["ip-watchdog", url(cfg.watchdog?.admin)],
+      ["remote-manager", url(cfg.manager?.listen ?? { host: "127.0.0.1", port: 9332 })],
     ];
     peers.forEach((f, i) => rows.push([`peer-${i + 1}`, url((parse(fs.readFileSync(f, "utf8")) ?? {}).agent?.admin)]));
     for (const [name, u] of rows) if (u) console.log(name, u);
   ' "$RPS_CONFIG" "$RPS_ROOT/config/local-peer-1.yaml" "$RPS_ROOT/config/local-peer-2.yaml"
+}
+
+# The manager's token for development (manager.token): RPS_MANAGER_TOKEN when
+# set, else .rps/manager.token, made once (random, mode 0600; never committed).
+# Exports RPS_MANAGER_TOKEN and sets MANAGER_TOKEN_SOURCE for the messages.
+ensure_manager_token() {
+  if [ -n "${RPS_MANAGER_TOKEN:-}" ]; then
+    MANAGER_TOKEN_SOURCE="RPS_MANAGER_TOKEN"
+  else
+    if [ ! -s "$MANAGER_TOKEN_FILE" ]; then
+      mkdir -p "$RPS_STATE"
+      (umask 077 && node -e 'process.stdout.write(require("node:crypto").randomBytes(24).toString("base64url"))' >"$MANAGER_TOKEN_FILE")
+      say "manager token written to .rps/manager.token"
+    fi
+    RPS_MANAGER_TOKEN=$(cat "$MANAGER_TOKEN_FILE")
+    MANAGER_TOKEN_SOURCE=".rps/manager.token"
+  fi
+  export RPS_MANAGER_TOKEN MANAGER_TOKEN_SOURCE
+}
+
+# The manager's base URL (manager.listen of RPS_CONFIG): http://host:port
+manager_url() {
+  node -e '
+    const fs = require("node:fs");
+    const { parse } = require(require.resolve("yaml", { paths: [process.cwd() + "/packages/common"] }));
+    const l = (parse(fs.readFileSync(process.argv[1], "utf8")) ?? {}).manager?.listen ?? {};
+    console.log(`http://${l.host ?? "127.0.0.1"}:${l.port ?? 9332}`);
+  ' "$RPS_CONFIG"
 }
 
 # 0 when url answers 200 within a second.

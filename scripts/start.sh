@@ -3,6 +3,8 @@
 # starts or reuses Redis (scripts/redis.sh), generates development
 # certificates (scripts/dev-certs.js) and runs every built service with
 # config/default.yaml, logs in .rps/logs/<service>.log. Ctrl-C stops them all.
+# The manager (admin API, dashboard) gets its token from RPS_MANAGER_TOKEN or
+# .rps/manager.token (made here once).
 # Idempotent: run it again at any time.
 source "$(dirname "$0")/lib.sh"
 cd "$RPS_ROOT"
@@ -22,6 +24,7 @@ export REDIS_URL
 say "redis: $REDIS_URL"
 node scripts/dev-certs.js
 export RPS_CONFIG="${RPS_CONFIG:-$RPS_ROOT/config/default.yaml}"
+ensure_manager_token
 
 mkdir -p "$RPS_STATE/logs"
 echo $$ >"$POOL_PID"
@@ -68,6 +71,9 @@ if ! wait_ready; then
   stop_all 1
 fi
 say "pool is up: every service answers /readyz; the gateway listens on https://127.0.0.1:10327"
+if grep -q '^remote-manager ' "$POOL_SERVICES"; then
+  say "dashboard: $(manager_url)/  (token: $MANAGER_TOKEN_SOURCE)"
+fi
 say "try: node scripts/sim-ivis-core.js submit scripts/demo   ('npm stop' or Ctrl-C stops the pool)"
 wait -n "${pids[@]}" || true
 say "a service exited; see .rps/logs"

@@ -6,8 +6,9 @@ source "$(dirname "$0")/lib.sh"
 cd "$RPS_ROOT"
 ensure_node_modules
 # redis-server for every integration test; apache2 plays IVIS-core's TLS front
-# (renegotiation for a client certificate) in the forwarder's tests.
-ensure_debian_packages redis-server:redis-server apache2:apache2
+# (renegotiation for a client certificate) in the forwarder's tests; chromium
+# runs the manager's dashboard test (playwright-core drives /usr/bin/chromium).
+ensure_debian_packages redis-server:redis-server apache2:apache2 chromium:chromium
 ensure_job_user   # the builtin executor's isolation tests run jobs as rps-job
 # ip (netns, veth) for the multi-host test, which runs as root only (test/e2e/multi-host-e2e.test.ts).
 if [ "$(id -u)" = 0 ]; then ensure_debian_packages ip:iproute2; fi

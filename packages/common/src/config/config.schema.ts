@@ -267,6 +267,46 @@ export function createConfigSchema(baseDir: string) {
        * Null only parses: the manager refuses to start without a way to authenticate.
        */
       token: z.string().min(16, 'must be at least 16 characters').nullable().default(null),
+      /**
+       * HTTPS for the listener, and operators' client certificates as an alternative to the token:
+       * a certificate of `ca` that `clients` names gets in without a bearer token. Null: plain HTTP.
+       */
+      tls: z
+        .strictObject({
+          cert: filePath,
+          key: filePath,
+          ca: filePath,
+          clients: z.array(clientIdentitySchema).default([]),
+        })
+        .nullable()
+        .default(null),
+      /** What a machine's setup bundle tells its agent (docs/remote-manager.md, "Setup bundle"). */
+      bundle: z
+        .strictObject({
+          /** Redis as the peers reach it; null: `redis.url`. A machine's own ACL user replaces the user part. */
+          redisUrl: z
+            .string()
+            .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+            .nullable()
+            .default(null),
+          /** The forwarder's routes as the peers reach them (the agent's `ivis` section). */
+          ivis: z
+            .strictObject({
+              trustedUrlBase: httpUrl.default('http://127.0.0.1:10329'),
+              sandboxUrlBase: httpUrl.default('http://127.0.0.1:10330'),
+              es: z
+                .strictObject({ host: z.string().min(1).default('127.0.0.1'), port: port.default(10328) })
+                .prefault({}),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+      /** A removed machine's agent gets this long to finish its runs; then it is removed anyway (its runs end lost). */
+      drainTimeoutMs: z.number().int().min(0).default(3_600_000),
+      /** How often removals in progress and retention of removed machines are looked at. */
+      sweepMs: z.number().int().min(100).default(5000),
+      /** The dashboard (docs/remote-manager-dashboard.md). `actions`: token holders may act in bull-board (retry, clean, promote, remove); off, it is read-only. */
+      dashboard: z.strictObject({ actions: z.boolean().default(false) }).prefault({}),
     })
     .prefault({});
 

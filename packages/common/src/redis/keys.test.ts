@@ -28,6 +28,9 @@ const PLACEHOLDER_ARGS: Record<Builder, string[]> = {
   publicIpNotified: [],
   revokedSerials: [],
   gatewayClients: [],
+  machine: ['<machineId>'],
+  machines: [],
+  machineNames: [],
 };
 
 function allShapes(keys: RedisKeys): string[] {
@@ -62,6 +65,9 @@ describe('createRedisKeys', () => {
     expect(keys.publicIpNotified()).toBe('{rps}:ip:notified');
     expect(keys.revokedSerials()).toBe('{rps}:certs:revoked');
     expect(keys.gatewayClients()).toBe('{rps}:gateway:clients');
+    expect(keys.machine('m-1')).toBe('{rps}:machine:m-1');
+    expect(keys.machines()).toBe('{rps}:machines');
+    expect(keys.machineNames()).toBe('{rps}:machines:names');
     expect(keys.bullPrefix).toBe('{rps}:bull');
     expect(QUEUES).toEqual({ runs: 'runs', scheduler: 'scheduler', pushes: 'pushes' });
   });

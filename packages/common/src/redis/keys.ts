@@ -61,6 +61,13 @@ export interface RedisKeys {
   revokedSerials(): string;
   /** hash client name -> JSON `{fingerprint256}` or `{serial, issuer}` (clientMatchSchema); no TTL; writers: remote-manager, operators (redis-cli); reader: rps-gateway (polled). Allowed clients besides `gateway.clients`. */
   gatewayClients(): string;
+
+  /** hash (name, description, address, dnsname, type, parameters JSON, capacity, state, createdAt, removedAt, certSerial); no TTL (a removed machine's is deleted by remote-manager once its peer is pruned); writer: remote-manager; readers: remote-manager, operators. One machine of the registry; its id is its agent's `agent.id` (the peer). */
+  machine(machineId: string): string;
+  /** zset machineId -> creation time (ms); writer: remote-manager (machine-create, machine-delete scripts); readers: remote-manager, operators. Every machine of the registry. */
+  machines(): string;
+  /** hash machine name -> machineId; writer: remote-manager (with {@link machines}); reader: remote-manager. Keeps names unique. */
+  machineNames(): string;
 }
 
 /** BullMQ queue names (under {@link RedisKeys.bullPrefix}). */
@@ -101,5 +108,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
     publicIpNotified: () => k('ip', 'notified'),
     revokedSerials: () => k('certs', 'revoked'),
     gatewayClients: () => k('gateway', 'clients'),
+    machine: (machineId: string) => k('machine', machineId),
+    machines: () => k('machines'),
+    machineNames: () => k('machines', 'names'),
   });
 }
