@@ -6,6 +6,7 @@ import {
   notFoundHandler,
   redisReadiness,
   requestContext,
+  type ClientIdentity,
   type Logger,
   type RedisKeys,
 } from '@rps/common';
@@ -13,7 +14,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createDashboardRouter } from './dashboard/dashboard.router';
 import { ApiRouter } from './http/api-router';
-import { bearerAuth } from './http/auth.middleware';
+import { managerAuth } from './http/auth.middleware';
 import { buildOpenApi } from './http/openapi';
 import { API_PREFIX } from './manager.constants';
 import { certificatesRoutes } from './routes/certificates.routes';
@@ -38,8 +39,10 @@ export interface ManagerDeps {
   /** A request-role connection (fails fast: answers 503 during an outage). */
   redis: Redis;
   registry: Registry;
-  /** The bearer token of /api (manager.token). */
-  token: string;
+  /** The bearer token of /api (manager.token); null when only client certificates get in. */
+  token: string | null;
+  /** manager.tls.clients: client certificates that get in without the token (HTTPS listener only). */
+  clientCertificates?: readonly ClientIdentity[];
   /** The BullMQ queues shown by /api/queues and the dashboard. */
   queues: Queue[];
   caDir: string;
@@ -99,11 +102,8 @@ export function createApp(deps: ManagerDeps): ManagerApp {
   const log = logger.child({ component: 'api' });
   const types = deps.types ?? MACHINE_TYPES;
   const pool = new PoolViewStore(redis, keys);
-  const certificates = new CertificatesService(
-    deps.caDir,
-    deps.caBackend,
-    deps.revocations ?? new CaRevocationStore(redis, keys),
-  );
+  const revokedSet = new CaRevocationStore(redis, keys);
+  const certificates = new CertificatesService(deps.caDir, deps.caBackend, deps.revocations ?? revokedSet);
   const machines = new MachinesService({
     store: new MachineStore(redis, keys),
     pool,
@@ -132,7 +132,11 @@ export function createApp(deps: ManagerDeps): ManagerApp {
   app.use(
     API_PREFIX,
     requestContext(log),
-    bearerAuth(deps.token),
+    managerAuth({
+      token: deps.token,
+      clients: deps.clientCertificates ?? [],
+      isRevoked: (serial) => revokedSet.isRevoked(serial),
+    }),
     express.json({ limit: '1mb' }),
     api.router,
     notFoundHandler(),

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import { Queue } from 'bullmq';
 import {
   closeRedis,
@@ -11,28 +12,48 @@ import {
   installProcessHandlers,
   listen,
   loadConfigOrExit,
+  loadTlsFiles,
   QUEUES,
   runMain,
   safeRedisUrl,
   Shutdown,
+  TlsFilesError,
   waitForRedis,
+  type RpsConfig,
+  type TlsMaterial,
 } from '@rps/common';
 import { createApp } from './app';
-import { SERVICE } from './manager.constants';
+import { createDashboardRouter } from './dashboard/dashboard.router';
+import { API_PREFIX, SERVICE } from './manager.constants';
 import { localCaBackend } from './services/ca-backend';
 
+type ManagerConfig = RpsConfig<'manager'>['manager'];
+
 /** Like a config problem: one line on stderr, exit 2. */
-function tokenOrExit(token: string | null): string {
-  if (token !== null) return token;
+function authOrExit(manager: ManagerConfig): void {
+  if (manager.token !== null || (manager.tls?.clients.length ?? 0) > 0) return;
   process.stderr.write(
-    `manager.token: required: set it in the config file or ${CONFIG_ENV.managerToken} (at least 16 characters); the manager does not start without a way to authenticate\n`,
+    `manager.token: required: set it in the config file or ${CONFIG_ENV.managerToken} (at least 16 characters), or name operators' client certificates in manager.tls.clients; the manager does not start without a way to authenticate\n`,
   );
-  return process.exit(2);
+  process.exit(2);
+}
+
+/** As for the gateway: one line per problem, exit 2. */
+function loadTlsOrExit(tls: NonNullable<ManagerConfig['tls']>): TlsMaterial {
+  try {
+    return loadTlsFiles(tls);
+  } catch (err) {
+    if (!(err instanceof TlsFilesError)) throw err;
+    process.stderr.write(err.problems.map((p) => `manager.tls: ${p}`).join('\n') + '\n');
+    return process.exit(2);
+  }
 }
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit(['manager', 'scheduler']);
-  const token = tokenOrExit(config.manager.token);
+  authOrExit(config.manager);
+  const { token } = config.manager;
+  const tls = config.manager.tls ? loadTlsOrExit(config.manager.tls) : null;
   const logger = createLogger({ name: SERVICE, level: config.log.level });
   const keys = createRedisKeys(config.redis.prefix);
   const { url } = config.redis;
@@ -51,6 +72,7 @@ async function main(): Promise<void> {
     redis,
     registry,
     token,
+    clientCertificates: config.manager.tls?.clients ?? [],
     queues,
     caDir: config.manager.caDir,
     caBackend: localCaBackend(),
@@ -63,8 +85,28 @@ async function main(): Promise<void> {
     drainTimeoutMs: config.manager.drainTimeoutMs,
     retentionMs: config.scheduler.retentionMs,
     sweepMs: config.manager.sweepMs,
+    dashboard: createDashboardRouter({
+      queues,
+      readOnly: !config.manager.dashboard.actions,
+      apiPrefix: API_PREFIX,
+      token,
+      logger,
+    }),
   });
-  const server = http.createServer(manager.app);
+  // With manager.tls: HTTPS that asks for a client certificate but lets the token in without one.
+  const server = tls
+    ? https.createServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ca: tls.ca,
+          requestCert: true,
+          rejectUnauthorized: false,
+          minVersion: 'TLSv1.2',
+        },
+        manager.app,
+      )
+    : http.createServer(manager.app);
 
   const shutdown = new Shutdown(logger)
     .add('listener', () => closeServer(server))
@@ -83,6 +125,8 @@ async function main(): Promise<void> {
       redis: safeRedisUrl(url),
       prefix: keys.prefix,
       caDir: config.manager.caDir,
+      dashboard: `${tls ? 'https' : 'http'}://${address.address}:${address.port}/`,
+      clientCertificates: config.manager.tls?.clients.map((c) => c.name) ?? [],
     },
     'remote-manager started',
   );

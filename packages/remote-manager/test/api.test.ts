@@ -52,6 +52,12 @@ describe('remote-manager API: auth, validation, pool views', () => {
       expect.arrayContaining(['name', 'address', 'type']),
     );
     expect(create.responses['409'].description).toContain('machine_name_taken');
+    const refs = [...JSON.stringify(doc.body).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map(
+      (r) => r[1]!,
+    );
+    expect(refs.length).toBeGreaterThan(10);
+    for (const ref of refs) expect(Object.keys(doc.body.components.schemas as object)).toContain(ref);
+    expect(JSON.stringify(doc.body)).not.toContain('#/definitions/');
   });
 
   it('when the pool is empty then peers, runs, machines and queues answer empty lists', async () => {

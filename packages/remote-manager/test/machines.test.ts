@@ -216,7 +216,42 @@ describe('remote-manager machines', () => {
     expect(certificates.find((c) => c.serial === oldSerial)?.revoked).toBe(true);
   });
 
-  it('when a machine is removed then its agent drains, its peer is removed, its certificate revoked and its records pruned after retention', async () => {
+  it('when a machine whose peer holds runs is removed then it drains first (202) and is removed once the runs are done', async () => {
+    const created = await m.api('POST', '/api/machines', {
+      name: 'busy',
+      address: '10.0.0.20',
+      type: 'manual',
+    });
+    expect(created.status).toBe(201);
+    const now = Date.now();
+    await m.redis.hset(m.keys.peer('busy'), {
+      id: 'busy',
+      address: '10.0.0.20',
+      capacity: '2',
+      executor: 'builtin',
+      state: 'active',
+      registeredAt: String(now),
+      heartbeatAt: String(now),
+    });
+    await m.redis.zadd(m.keys.peers(), now, 'busy');
+    await m.redis.sadd(m.keys.peerRuns('busy'), '9001');
+    const res = await m.api('DELETE', '/api/machines/busy');
+    expect(res.status).toBe(202);
+    expect(res.body.machine.state).toBe('removing');
+    const commands = await m.redis.xrange(m.keys.peerControl('busy'), '-', '+');
+    expect(commands.map(([, fields]) => (JSON.parse(fields[1]!) as { kind: string }).kind)).toEqual([
+      'drain',
+    ]);
+    expect(await m.redis.hget(m.keys.peer('busy'), 'state')).toBe('active');
+    await m.redis.srem(m.keys.peerRuns('busy'), '9001');
+    await waitFor(
+      'the drained machine to be removed',
+      async () => (await m.redis.hget(m.keys.peer('busy'), 'state')) === 'removed',
+    );
+    expect((await m.api('GET', '/api/machines/busy')).body.machine.state).toBe('removed');
+  });
+
+  it('when an idle machine is removed then its peer is removed at once, its certificate revoked and its records pruned after retention', async () => {
     const before = (await m.api('GET', '/api/machines/peer-one')).body.machine;
     const res = await m.api('DELETE', '/api/machines/peer-one');
     expect([200, 202]).toContain(res.status);

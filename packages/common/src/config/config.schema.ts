@@ -263,6 +263,19 @@ export function createConfigSchema(baseDir: string) {
        * Null only parses: the manager refuses to start without a way to authenticate.
        */
       token: z.string().min(16, 'must be at least 16 characters').nullable().default(null),
+      /**
+       * HTTPS for the listener, and operators' client certificates as an alternative to the token:
+       * a certificate of `ca` that `clients` names gets in without a bearer token. Null: plain HTTP.
+       */
+      tls: z
+        .strictObject({
+          cert: filePath,
+          key: filePath,
+          ca: filePath,
+          clients: z.array(clientIdentitySchema).default([]),
+        })
+        .nullable()
+        .default(null),
       /** What a machine's setup bundle tells its agent (docs/remote-manager.md, "Setup bundle"). */
       bundle: z
         .strictObject({

@@ -11,6 +11,7 @@ import {
   createRedis,
   createRedisKeys,
   QUEUES,
+  waitForRedis,
   type RedisKeys,
 } from '@rps/common';
 import { testLogger, uniquePrefix } from '@rps/common/testing';
@@ -47,6 +48,7 @@ export async function startTestManager(
   const logger = testLogger();
   const keys = createRedisKeys(overrides.prefix ?? uniquePrefix('mgr'));
   const redis = createRedis({ url: redisUrl, role: 'request', name: 'test-manager', logger });
+  await waitForRedis(redis); // a request connection has no offline queue: the first request would be a 503
   const queues = Object.values(QUEUES).map(
     (name) => new Queue(name, { connection: redis, prefix: keys.bullPrefix }),
   );
