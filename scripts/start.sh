@@ -93,6 +93,9 @@ fi
 say "pool is up: every service answers /readyz; the gateway listens on https://127.0.0.1:10327"
 if grep -q '^remote-manager ' "$POOL_SERVICES"; then
   say "dashboard: $(manager_url)/  (token: $MANAGER_TOKEN_SOURCE)"
+  if [ -f packages/remote-manager/dist/cli/main.js ]; then
+    say "rps CLI: RPS_MANAGER_TOKEN=\$(cat .rps/manager.token) node packages/remote-manager/dist/cli/main.js peers"
+  fi
 fi
 say "try: node scripts/sim-ivis-core.js submit scripts/demo   ('npm stop' or Ctrl-C stops the pool)"
 wait -n "${pids[@]}" || true
