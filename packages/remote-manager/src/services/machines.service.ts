@@ -162,8 +162,18 @@ export class MachinesService {
         { path: 'id', message: 'taken' },
       ]);
     }
+    let bundle: SetupBundle;
+    try {
+      bundle = await this.issueBundle(stored, type);
+    } catch (err) {
+      // No half-made machine: without its certificate and credentials it could never join.
+      const serial = (await this.deps.store.get(stored.id))?.certSerial;
+      if (serial) await this.revokeQuietly(stored.id, serial);
+      await this.deps.store.delete(stored.id);
+      await this.deps.credentials?.remove(stored.id).catch(() => undefined);
+      throw err;
+    }
     this.deps.logger.info({ machine: stored.id, type: stored.type }, 'machine created');
-    const bundle = await this.issueBundle(stored, type);
     return { machine: await this.get(stored.id), bundle };
   }
 
