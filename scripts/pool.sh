@@ -15,8 +15,12 @@ pool_running() {
   say "the pool is already up (npm start, pid $(cat "$POOL_PID"), in $RPS_ROOT; logs in .rps/logs; 'npm stop' stops it)"
 }
 
+# The local peers' agent config files, peer-1 first: config/local-peer-N.yaml,
+# or the setup bundles the manager made (start.sh replaces them).
+PEER_CONFIGS=("$RPS_ROOT/config/local-peer-1.yaml" "$RPS_ROOT/config/local-peer-2.yaml")
+
 # Prints "name url" for every admin listener of the pool's services, from
-# their config files (RPS_CONFIG for the RPS host, config/local-peer-N.yaml).
+# their config files (RPS_CONFIG for the RPS host, PEER_CONFIGS).
 admin_urls() {
   node -e '
     const fs = require("node:fs");
@@ -33,7 +37,7 @@ admin_urls() {
     ];
     peers.forEach((f, i) => rows.push([`peer-${i + 1}`, url((parse(fs.readFileSync(f, "utf8")) ?? {}).agent?.admin)]));
     for (const [name, u] of rows) if (u) console.log(name, u);
-  ' "$RPS_CONFIG" "$RPS_ROOT/config/local-peer-1.yaml" "$RPS_ROOT/config/local-peer-2.yaml"
+  ' "$RPS_CONFIG" "${PEER_CONFIGS[@]}"
 }
 
 # The manager's token for development (manager.token): RPS_MANAGER_TOKEN when

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Quick start: brings the pool up locally. Installs what is missing, builds,
-# starts or reuses Redis (scripts/redis.sh), generates development
-# certificates (scripts/dev-certs.js) and runs every built service with
-# config/default.yaml, logs in .rps/logs/<service>.log. Ctrl-C stops them all.
-# The manager (admin API, dashboard) gets its token from RPS_MANAGER_TOKEN or
-# .rps/manager.token (made here once).
+# starts or reuses Redis (scripts/redis.sh), starts the remote-manager (its
+# token: RPS_MANAGER_TOKEN or .rps/manager.token, made here once), which makes
+# the development CA and certificates and registers the two local peers, whose
+# setup bundles their agents start from (scripts/manager-dev-setup.js), then
+# runs every other built service with config/default.yaml, logs in
+# .rps/logs/<service>.log. Ctrl-C stops them all. Without a built manager the
+# certificates come from scripts/dev-certs.js and the peers from
+# config/local-peer-{1,2}.yaml.
 # Idempotent: run it again at any time.
 source "$(dirname "$0")/lib.sh"
 cd "$RPS_ROOT"
@@ -22,7 +25,6 @@ if [ -z "$redis_before" ]; then
 fi
 export REDIS_URL
 say "redis: $REDIS_URL"
-node scripts/dev-certs.js
 export RPS_CONFIG="${RPS_CONFIG:-$RPS_ROOT/config/default.yaml}"
 ensure_manager_token
 
@@ -47,19 +49,41 @@ run_bg() { # name, then the command; logs to .rps/logs/<name>.log
   say "started $name (pid $!, log .rps/logs/$name.log)"
 }
 
+started=0
+peer_env=()
+# The manager first: it makes the certificates the other services load and
+# the local peers' setup bundles.
+if [ -f packages/remote-manager/dist/main.js ]; then
+  run_bg remote-manager node packages/remote-manager/dist/main.js
+  started=$((started + 1))
+  if ! wait_ready; then
+    say "the manager did not come up; stopping"
+    stop_all 1
+  fi
+  if ! made=$(node scripts/manager-dev-setup.js "$(manager_url)"); then
+    say "the manager could not make the development certificates and bundles (see above, and .rps/logs/remote-manager.log); stopping"
+    stop_all 1
+  fi
+  mapfile -t PEER_CONFIGS <<<"$made"
+  peer_env=(-u REDIS_URL)
+else
+  node scripts/dev-certs.js
+fi
+
 # The simulated IVIS-core the forwarder relays to (scripts/sim-ivis-core.js).
 run_bg sim-ivis-core node scripts/sim-ivis-core.js serve
 # RPS-host services in start order; each is packages/<dir>/dist/main.js (DESIGN.md, Commands).
-started=0
-for svc in rps-gateway peer-forwarder scheduler-sync ip-watchdog remote-manager; do
+for svc in rps-gateway peer-forwarder scheduler-sync ip-watchdog; do
   [ -f "packages/$svc/dist/main.js" ] || continue
   run_bg "$svc" node "packages/$svc/dist/main.js"
   started=$((started + 1))
 done
-# Two local peers, each with its own file as on a real peer.
+# Two local peers, each with its own file as on a real peer: its setup bundle
+# from the manager (.rps/peers/peer-N/agent.yaml, whose redis.url is used as
+# it is: REDIS_URL would override it) or config/local-peer-N.yaml.
 if [ -f packages/peer-agent/dist/main.js ]; then
-  for n in 1 2; do
-    run_bg "peer-$n" env RPS_CONFIG="$RPS_ROOT/config/local-peer-$n.yaml" node packages/peer-agent/dist/main.js
+  for i in "${!PEER_CONFIGS[@]}"; do
+    run_bg "peer-$((i + 1))" env "${peer_env[@]}" RPS_CONFIG="${PEER_CONFIGS[$i]}" node packages/peer-agent/dist/main.js
     started=$((started + 1))
   done
 fi
@@ -73,6 +97,9 @@ fi
 say "pool is up: every service answers /readyz; the gateway listens on https://127.0.0.1:10327"
 if grep -q '^remote-manager ' "$POOL_SERVICES"; then
   say "dashboard: $(manager_url)/  (token: $MANAGER_TOKEN_SOURCE)"
+  if [ -f packages/remote-manager/dist/cli/main.js ]; then
+    say "rps CLI: RPS_MANAGER_TOKEN=\$(cat .rps/manager.token) node packages/remote-manager/dist/cli/main.js peers"
+  fi
 fi
 say "try: node scripts/sim-ivis-core.js submit scripts/demo   ('npm stop' or Ctrl-C stops the pool)"
 wait -n "${pids[@]}" || true

@@ -52,6 +52,8 @@ const JOB = 'import sys\nsys.stdin.readline()\nprint("hello from the dashboard t
 // starts take seconds, a Python job's venv-less start a few more.
 const START_MS = 60_000;
 const RUN_MS = 90_000;
+// A page step (navigation, a click and what it shows) waits up to 30 s; a test has a few.
+const PAGE_MS = 120_000;
 
 describe('dashboard in Chromium: a run goes from queued to succeeded', () => {
   let redis: TestRedisServer;
@@ -284,39 +286,47 @@ describe('dashboard in Chromium: a run goes from queued to succeeded', () => {
     START_MS + 3 * RUN_MS,
   );
 
-  it('when bull-board is opened from the dashboard then it shows the queues read-only', async () => {
-    await page.locator('#queues-link').click();
-    await page.waitForURL(`${managerUrl}/queues/`, { timeout: 30_000 });
-    await page.getByText('runs', { exact: true }).first().waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-queues.png'), fullPage: true });
-    const answer = await page.evaluate(async () => {
-      const res = await fetch('api/queues');
-      return {
-        status: res.status,
-        body: (await res.json()) as { queues: Array<{ name: string; readOnlyMode: boolean }> },
-      };
-    });
-    expect(answer.status).toBe(200);
-    expect(answer.body.queues.map((q) => q.name)).toContain('runs');
-    expect(answer.body.queues.every((q) => q.readOnlyMode)).toBe(true);
-  });
+  it(
+    'when bull-board is opened from the dashboard then it shows the queues read-only',
+    async () => {
+      await page.locator('#queues-link').click();
+      await page.waitForURL(`${managerUrl}/queues/`, { timeout: 30_000 });
+      await page.getByText('runs', { exact: true }).first().waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-queues.png'), fullPage: true });
+      const answer = await page.evaluate(async () => {
+        const res = await fetch('api/queues');
+        return {
+          status: res.status,
+          body: (await res.json()) as { queues: Array<{ name: string; readOnlyMode: boolean }> },
+        };
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.body.queues.map((q) => q.name)).toContain('runs');
+      expect(answer.body.queues.every((q) => q.readOnlyMode)).toBe(true);
+    },
+    PAGE_MS,
+  );
 
-  it('when the page signs out then the token is gone and bull-board sends the browser back to sign in', async () => {
-    await page.goto(`${managerUrl}/`);
-    await page.locator('#signout').click();
-    await page.locator('#signin').waitFor({ state: 'visible', timeout: 30_000 });
-    expect(await page.evaluate<string | null>("sessionStorage.getItem('rps.manager.token')")).toBeNull();
-    await waitFor(
-      'the session cookie cleared',
-      async () => (await context!.cookies()).every((c) => c.value === ''),
-      {
-        timeoutMs: 30_000,
-      },
-    );
-    await page.goto(`${managerUrl}/queues/`);
-    expect(new URL(page.url()).pathname).toBe('/');
-    expect(new URL(page.url()).searchParams.get('signin')).toBe('/queues');
-  });
+  it(
+    'when the page signs out then the token is gone and bull-board sends the browser back to sign in',
+    async () => {
+      await page.goto(`${managerUrl}/`);
+      await page.locator('#signout').click();
+      await page.locator('#signin').waitFor({ state: 'visible', timeout: 30_000 });
+      expect(await page.evaluate<string | null>("sessionStorage.getItem('rps.manager.token')")).toBeNull();
+      await waitFor(
+        'the session cookie cleared',
+        async () => (await context!.cookies()).every((c) => c.value === ''),
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      await page.goto(`${managerUrl}/queues/`);
+      expect(new URL(page.url()).pathname).toBe('/');
+      expect(new URL(page.url()).searchParams.get('signin')).toBe('/queues');
+    },
+    PAGE_MS,
+  );
 
   it('when the pages were used then the browser saw no script errors', () => {
     // bull-board's page links Google's fonts; the CSP blocks that request on purpose.
