@@ -92,12 +92,22 @@ describe('clientCertGuard', () => {
       recheckMs: 60_000,
     });
     const socket = fakeSocket('01');
-    expect((await run(guard, socket)).result).toMatchObject({
+    expect((await run(guard, socket)).result).toMatchObject({ status: 503, code: 'redis_unavailable' });
+    down = false;
+    expect((await run(guard, socket)).result).toBe('next');
+  });
+
+  it('when reading the revocation list fails for another reason than Redis being down then it answers 503 revocation_check_unavailable', async () => {
+    const guard = clientCertGuard({
+      isRevoked: () =>
+        Promise.reject(new Error('WRONGTYPE Operation against a key holding the wrong kind of value')),
+      identify: allowAll,
+      recheckMs: 60_000,
+    });
+    expect((await run(guard, fakeSocket('01'))).result).toMatchObject({
       status: 503,
       code: 'revocation_check_unavailable',
     });
-    down = false;
-    expect((await run(guard, socket)).result).toBe('next');
   });
 
   it('when the recheck interval passes then a revocation reaches an open connection', async () => {

@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { appError, certificateIdentity, type CertificateIdentity } from '@rps/common';
+import { appError, certificateIdentity, redisUnavailableError, type CertificateIdentity } from '@rps/common';
 import type { ClientVerdict } from '../services/client-allow-list.service';
 
 /** What the guard reads from the connection; a TLSSocket has it. */
@@ -60,8 +60,10 @@ export function clientCertGuard({
       let revoked: boolean;
       try {
         revoked = await isRevoked(identity.serial);
-      } catch {
-        throw appError('revocation_check_unavailable');
+      } catch (err) {
+        // Redis down answers as on every other route (503 redis_unavailable, docs/gateway.md),
+        // whether or not this connection's verdict happened to be due; anything else names the check.
+        throw redisUnavailableError(err) ?? appError('revocation_check_unavailable');
       }
       state = { identity, revoked, checkedAt: now(), warned: state?.warned ?? false };
       connections.set(socket, state);
