@@ -61,6 +61,22 @@ async function main(): Promise<void> {
 
   const redis = createRedis({ url, role: 'request', name: SERVICE, logger });
   await waitForRedis(redis);
+  // A Redis restart without an aclfile forgets the peer users (the keyspace survives in the
+  // AOF): re-create them now and whenever the connection is ready again.
+  const credentials = new PeerRedisUsers(redis, keys);
+  const restoreUsers = async () => {
+    const machines = await credentials.restore();
+    if (machines.length > 0) logger.warn({ machines }, 'peer redis users restored');
+  };
+  await restoreUsers();
+  redis.on('ready', () => {
+    restoreUsers().catch((err: Error) =>
+      logger.error(
+        { err: { message: err.message } },
+        'peer redis users not restored; retried at the next reconnect',
+      ),
+    );
+  });
   const queues = Object.values(QUEUES).map((name) => {
     const queue = new Queue(name, { connection: redis, prefix: keys.bullPrefix });
     queue.on('error', (err) => logger.warn({ err: { message: err.message }, queue: name }, 'queue error'));
@@ -77,7 +93,7 @@ async function main(): Promise<void> {
     queues,
     caDir: config.manager.caDir,
     caBackend: localCaBackend(),
-    credentials: new PeerRedisUsers(redis, keys),
+    credentials,
     bundle: {
       redisUrl: config.manager.bundle.redisUrl ?? url,
       prefix: config.redis.prefix,

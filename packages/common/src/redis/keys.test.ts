@@ -31,6 +31,7 @@ const PLACEHOLDER_ARGS: Record<Builder, string[]> = {
   machine: ['<machineId>'],
   machines: [],
   machineNames: [],
+  peerUserHashes: [],
 };
 
 function allShapes(keys: RedisKeys): string[] {
@@ -68,6 +69,7 @@ describe('createRedisKeys', () => {
     expect(keys.machine('m-1')).toBe('{rps}:machine:m-1');
     expect(keys.machines()).toBe('{rps}:machines');
     expect(keys.machineNames()).toBe('{rps}:machines:names');
+    expect(keys.peerUserHashes()).toBe('{rps}:machines:redis-users');
     expect(keys.bullPrefix).toBe('{rps}:bull');
     expect(QUEUES).toEqual({ runs: 'runs', scheduler: 'scheduler', pushes: 'pushes' });
   });

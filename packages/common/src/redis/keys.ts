@@ -68,6 +68,8 @@ export interface RedisKeys {
   machines(): string;
   /** hash machine name -> machineId; writer: remote-manager (with {@link machines}); reader: remote-manager. Keeps names unique. */
   machineNames(): string;
+  /** hash machine id -> SHA-256 (hex) of its peer Redis user's password; no TTL; writer: remote-manager (bundle issue, machine removal); reader: remote-manager, which re-creates the ACL users from it after a Redis restart (ACL users live outside the keyspace and AOF unless Redis has an aclfile). */
+  peerUserHashes(): string;
 }
 
 /** BullMQ queue names (under {@link RedisKeys.bullPrefix}). */
@@ -111,5 +113,6 @@ export function createRedisKeys(prefix: string): RedisKeys {
     machine: (machineId: string) => k('machine', machineId),
     machines: () => k('machines'),
     machineNames: () => k('machines', 'names'),
+    peerUserHashes: () => k('machines', 'redis-users'),
   });
 }

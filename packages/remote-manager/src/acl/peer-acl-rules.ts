@@ -86,11 +86,16 @@ export function passwordHash(password: string): string {
  * and the channels `<prefix>:*`, then the commands.
  */
 export function peerAclRules(prefix: string, password: string): string[] {
+  return peerAclRulesForHash(prefix, passwordHash(password));
+}
+
+/** {@link peerAclRules} from the password's SHA-256 (hex): how a lost user is restored. */
+export function peerAclRulesForHash(prefix: string, sha256Hex: string): string[] {
   const pattern = `${globEscape(prefix)}:*`;
   return [
     'reset',
     'on',
-    `#${passwordHash(password)}`,
+    `#${sha256Hex}`,
     'resetkeys',
     `~${pattern}`,
     'resetchannels',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { appError, type RedisKeys } from '@rps/common';
-import { PEER_USER_PREFIX, peerAclRules } from './peer-acl-rules';
+import { PEER_USER_PREFIX, passwordHash, peerAclRulesForHash } from './peer-acl-rules';
 
 export { PEER_USER_PREFIX, peerAclRules } from './peer-acl-rules';
 
@@ -19,8 +19,11 @@ export interface PeerRedisCredentials {
  * One Redis ACL user per machine (docs/operations.md), made from the
  * manager's own admin connection: limited to the pool's key prefix and
  * channels and to the commands an agent needs ({@link peerAclRules}).
- * Changes are saved with `ACL SAVE` when Redis has an `aclfile`; without one
- * they live until Redis restarts (the docs say how to keep them).
+ * Changes are saved with `ACL SAVE` when Redis has an `aclfile`. Without one
+ * Redis forgets its users when it restarts, while the keyspace survives in
+ * the AOF; so each password's SHA-256 is also kept in a key
+ * (`peerUserHashes`), and {@link PeerRedisUsers.restore} re-creates every
+ * user Redis lost, with the same password the bundle carries.
  */
 export class PeerRedisUsers {
   constructor(
@@ -44,9 +47,30 @@ export class PeerRedisUsers {
   async create(machineId: string): Promise<PeerRedisCredentials> {
     const username = PeerRedisUsers.usernameOf(machineId);
     const password = randomBytes(32).toString('base64url');
-    await this.admin.call('ACL', 'SETUSER', username, ...peerAclRules(this.keys.prefix, password));
+    const hash = passwordHash(password);
+    // The hash first: a user that exists has its hash kept, so restore() never misses one.
+    await this.admin.hset(this.keys.peerUserHashes(), machineId, hash);
+    await this.admin.call('ACL', 'SETUSER', username, ...peerAclRulesForHash(this.keys.prefix, hash));
     await this.save();
     return { username, password };
+  }
+
+  /**
+   * Re-creates the peer users Redis no longer has (it restarted without an
+   * aclfile) from their kept hashes, so the agents' bundles keep working.
+   * Users that exist are left alone. Returns the machine ids restored.
+   */
+  async restore(): Promise<string[]> {
+    const hashes = await this.admin.hgetall(this.keys.peerUserHashes());
+    const restored: string[] = [];
+    for (const [machineId, hash] of Object.entries(hashes)) {
+      const username = PeerRedisUsers.usernameOf(machineId);
+      if ((await this.admin.call('ACL', 'GETUSER', username)) !== null) continue;
+      await this.admin.call('ACL', 'SETUSER', username, ...peerAclRulesForHash(this.keys.prefix, hash));
+      restored.push(machineId);
+    }
+    if (restored.length > 0) await this.save();
+    return restored;
   }
 
   /**
@@ -56,6 +80,8 @@ export class PeerRedisUsers {
    */
   async remove(machineId: string): Promise<void> {
     const username = PeerRedisUsers.usernameOf(machineId);
+    // The hash first: a removed machine's user must never be restored.
+    await this.admin.hdel(this.keys.peerUserHashes(), machineId);
     if ((await this.admin.call('ACL', 'GETUSER', username)) === null) return;
     const results = await this.admin
       .multi()
