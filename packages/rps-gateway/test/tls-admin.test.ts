@@ -86,12 +86,12 @@ describe('the public mTLS listener and the admin listener', () => {
   });
 
   it('when Redis is down then requests fail closed with 503 and readiness says not ready', async () => {
-    // A connection that already passed the check keeps its verdict; a new one must be checked.
+    // A new connection must be checked against the revocation list, which Redis holds: fail closed.
     await redisServer.kill();
     try {
       const res = await call(pki, gw.port, '/rps/run/62');
       expect(res.status).toBe(503);
-      expect(res.json()).toMatchObject({ code: 'revocation_check_unavailable' });
+      expect(res.json()).toMatchObject({ code: 'redis_unavailable', details: [{ path: 'redis' }] });
       const ready = await adminGet(gw.adminPort, '/readyz');
       expect(ready.status).toBe(503);
       expect(JSON.parse(ready.body)).toMatchObject({ checks: { redis: expect.any(String) } });
