@@ -7,7 +7,8 @@ import type { CertificateInfo } from './ca.types';
 // certificate it issued or recorded. It holds no key material, so it is 0644
 // like the certificates; it is rewritten whole, atomically, on every change.
 
-const entrySchema = z.object({
+/** A certificate as the CA describes it, no key material: the index's entries and the API's answers. */
+export const certificateInfoSchema = z.object({
   serial: z.string().regex(/^[0-9a-f]+$/),
   decimalSerial: z.string().regex(/^[0-9]+$/),
   kind: z.enum(['server', 'client', 'ca', 'imported']),
@@ -21,6 +22,9 @@ const entrySchema = z.object({
   fingerprint256: z.string(),
   revoked: z.boolean(),
   revokedAt: z.string().nullable(),
+});
+
+const entrySchema = certificateInfoSchema.extend({
   /** Whether `issued/<serial>.key` exists (a recorded certificate has no key here). */
   hasKey: z.boolean(),
 });

@@ -1,6 +1,7 @@
 import { RUN_STATES } from '@rps/common';
 import { z } from 'zod';
 import { issueRequestSchema as caIssueRequestSchema } from '../ca/issue-request.schema';
+import { certificateInfoSchema as caCertificateInfoSchema } from '../ca/ca-index';
 
 // The API's shapes, once: routes validate with them and /openapi.json is generated from them.
 
@@ -132,23 +133,7 @@ export const queueStatsSchema = z
   })
   .meta({ id: 'QueueStats' });
 
-export const certificateInfoSchema = z
-  .object({
-    serial: z.string(),
-    decimalSerial: z.string(),
-    kind: z.enum(['server', 'client', 'ca', 'imported']),
-    commonName: z.string(),
-    subject: z.string(),
-    issuer: z.string(),
-    ips: z.array(z.string()),
-    dnsNames: z.array(z.string()),
-    notBefore: z.string(),
-    notAfter: z.string(),
-    fingerprint256: z.string(),
-    revoked: z.boolean(),
-    revokedAt: z.string().nullable(),
-  })
-  .meta({ id: 'CertificateInfo' });
+export const certificateInfoSchema = caCertificateInfoSchema.meta({ id: 'CertificateInfo' });
 
 /** POST /api/certificates: helper B's schema, the one LocalCa.issue checks with. */
 export const issueRequestSchema = caIssueRequestSchema.meta({ id: 'IssueRequest' });
