@@ -30,6 +30,7 @@ import { ControlStore } from './stores/control.store';
 import { PeerStore } from './stores/peer.store';
 import { PushQueueStore } from './stores/push-queue.store';
 import { RevocationStore } from './stores/revocation.store';
+import { RunAckStore } from './stores/run-ack.store';
 import { RunEventsStore } from './stores/run-events.store';
 import { RunQueueStore } from './stores/run-queue.store';
 import { RunSubmitStore } from './stores/run-submit.store';
@@ -104,8 +105,8 @@ export function createApp(deps: GatewayDeps): Gateway {
     runs: runStore,
     runQueue,
     submits: new RunSubmitStore(redis, keys, deps.runsQueue),
+    acks: new RunAckStore(redis, keys),
     control,
-    events,
     connection: new ConnectionStore(redis),
     logger: logger.child({ component: 'runs' }),
     submitBudgetMs: opts.submitBudgetMs,

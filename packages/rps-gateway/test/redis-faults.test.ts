@@ -101,7 +101,7 @@ describe('gateway while Redis fails', () => {
       await warmUp(g);
       const runId = deliverReply ? 67 : 62;
       // On the wire, the run id in the body marks the submit script, which also adds the job
-      // (run-submit-enqueue-13.lua): its reply delivered means the job was added.
+      // (run-submit-enqueue-n.lua): its reply delivered means the job was added.
       const marker = `"runId":${runId}`;
       const cut = proxy.cutAfterReplyTo(marker, { refuseMs, deliverReply });
       const res = await post(g, runId);

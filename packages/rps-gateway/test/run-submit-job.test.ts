@@ -13,7 +13,7 @@ import { call, runBody, startGateway, type TestGateway } from './gateway-harness
 
 /*
  * The gateway adds a run's BullMQ job inside its own submit script
- * (run-submit-enqueue-13.lua, with BullMQ's add script pasted in). What the
+ * (run-submit-enqueue-n.lua, with BullMQ's add script pasted in). What the
  * agents read must stay exactly what `queue.add` writes: checked here against
  * a real BullMQ Worker and against a job added the ordinary way.
  */

@@ -7,6 +7,7 @@ import {
   type SubmitResult,
 } from '@rps/common';
 import type { ConnectionStore } from '../stores/connection.store';
+import type { RunAckStore } from '../stores/run-ack.store';
 import type { RunSubmitStore } from '../stores/run-submit.store';
 
 /** What {@link RunSubmitter} is built from. */
@@ -14,6 +15,8 @@ export interface RunSubmitterDeps {
   runs: RunStore;
   /** Record and queue job in one step. */
   submits: RunSubmitStore;
+  /** The acknowledgement that makes a pending submit startable (and announces it). */
+  acks: RunAckStore;
   connection: ConnectionStore;
   logger: Logger;
   /**
@@ -46,8 +49,10 @@ interface SubmitState {
 
 /**
  * One POST's way to an honest answer. The record is written as *pending*
- * together with its job (one script, one round trip), and the execution
- * acknowledged (made startable) as the last step before the 200; agents never start a pending run. When Redis drops
+ * together with its job (one script, one round trip, shared with the POSTs
+ * that arrive at the same time: see GroupCommit), and the execution
+ * acknowledged (made startable) as the last step before the 200 (batched
+ * the same way); agents never start a pending run. When Redis drops
  * the connection on the way, the whole (idempotent) sequence is tried again
  * as soon as the connection is back, until the budget runs out: a write that
  * committed but whose reply was lost then answers 200 as `existing`. When
@@ -96,8 +101,8 @@ export class RunSubmitter {
     state: SubmitState,
   ): Promise<SubmitResult> {
     state.unknown = state.pending === null;
-    // Record (pending), body and queue job in one script (run-submit-enqueue-13.lua).
-    const result = await this.deps.submits.submitAndEnqueue(runId, raw, meta, Date.now());
+    // Record (pending), body and queue job in one script (run-submit-enqueue-n.lua, batched).
+    const result = await this.deps.submits.submitAndEnqueue(runId, raw, meta);
     state.unknown = false;
     const submittedAt = Date.now();
     if (result.pending) state.pending = result.execution;
@@ -105,7 +110,12 @@ export class RunSubmitter {
     if (state.abandoned) throw new Abandoned();
     // Redis measures from the moment it recorded the submit, which is no
     // later than `submittedAt`: an acknowledgement it accepts executed before `deadline`.
-    const ack = await this.deps.runs.acknowledge(runId, result.execution, deadline - submittedAt);
+    // A new execution is announced (`queued`) by the acknowledgement's script.
+    const event =
+      result.outcome === 'existing'
+        ? null
+        : { runId, execution: result.execution, state: 'queued' as const, peerId: '', at: submittedAt };
+    const ack = await this.deps.acks.acknowledge(runId, result.execution, deadline - submittedAt, event);
     if (ack === 'acked') {
       state.pending = null;
       return result;

@@ -11,8 +11,8 @@ import {
 } from '@rps/common';
 import type { ConnectionStore } from '../stores/connection.store';
 import type { ControlStore } from '../stores/control.store';
-import type { RunEventsStore } from '../stores/run-events.store';
 import type { RunQueueStore } from '../stores/run-queue.store';
+import type { RunAckStore } from '../stores/run-ack.store';
 import type { RunSubmitStore } from '../stores/run-submit.store';
 import { parseRunRequest, type RunRequestMeta } from './run-request.parser';
 import { RunSubmitter } from './run-submit.service';
@@ -22,8 +22,8 @@ export interface RunsServiceDeps {
   runs: RunStore;
   runQueue: RunQueueStore;
   submits: RunSubmitStore;
+  acks: RunAckStore;
   control: ControlStore;
-  events: RunEventsStore;
   connection: ConnectionStore;
   logger: Logger;
   /** How long after its arrival a POST may still be accepted (IVIS-core waits 2 s). */
@@ -38,6 +38,7 @@ export class RunsService {
     this.submitter = new RunSubmitter({
       runs: deps.runs,
       submits: deps.submits,
+      acks: deps.acks,
       connection: deps.connection,
       logger: deps.logger,
       budgetMs: deps.submitBudgetMs,
@@ -60,11 +61,7 @@ export class RunsService {
     fast?: RunRequestMeta | null,
   ): Promise<SubmitResult> {
     const meta = parseRunRequest(raw, fast);
-    const result = await this.submitter.submit(runId, raw, meta, arrivedAt);
-    if (result.outcome !== 'existing') {
-      this.publish(runId, result.execution, 'queued');
-    }
-    return result;
+    return this.submitter.submit(runId, raw, meta, arrivedAt);
   }
 
   /** The job-runner status answer; 404 for a run the RPS does not know. */
@@ -90,12 +87,6 @@ export class RunsService {
       await this.deps.runQueue.removeWaiting(runId, old.execution);
     }
     this.deps.logger.info({ runId, state: old.state, peerId: old.peerId }, 'run deleted');
-  }
-
-  private publish(runId: number, execution: number, state: 'queued'): void {
-    this.deps.events
-      .publish({ runId, execution, state, peerId: '', at: Date.now() })
-      .catch((err: unknown) => this.deps.logger.warn({ err, runId }, 'run event not published'));
   }
 }
 

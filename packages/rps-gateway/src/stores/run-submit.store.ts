@@ -13,6 +13,7 @@ import {
   type RunJobData,
   type SubmitResult,
 } from '@rps/common';
+import { GroupCommit } from './group-commit';
 
 const addStandardJob = bullAddStandardJob as { content: string; keys: number };
 const GATEWAY_LUA = path.join(__dirname, '../../lua');
@@ -32,10 +33,10 @@ interface BullBackend {
 
 /**
  * The composite script: common's submit and BullMQ's add pasted into
- * `run-submit-enqueue-13.lua` as functions (their shebangs dropped: only the
+ * `run-submit-enqueue-n.lua` as functions (their shebangs dropped: only the
  * composite's first line may carry one).
  */
-function compositeScript(): { numberOfKeys: number; lua: string } {
+function compositeScript(): { lua: string } {
   const composite = loadLuaScript(GATEWAY_LUA, 'run-submit-enqueue');
   const submit = loadLuaScript(COMMON_LUA, 'run-submit').lua.replace(/^#!.*\n/, '');
   // The composite unpacks the add's arguments and options itself (to set the job id).
@@ -49,21 +50,45 @@ function compositeScript(): { numberOfKeys: number; lua: string } {
   const lua = composite.lua
     .replace('--@include run-submit', () => submit)
     .replace('--@include addStandardJob', () => add);
-  return { numberOfKeys: composite.numberOfKeys, lua };
+  return { lua };
 }
 
-type SubmitEnqueue = (...args: Array<string | Buffer | number>) => Promise<[string, string, string, string]>;
+/** `run-submit-enqueue-n.lua`: key count first, then keys and arguments. */
+type SubmitEnqueue = (
+  ...args: Array<string | Buffer | number>
+) => Promise<Array<[string, string, string, string]>>;
+
+/** One run's submit, as the batch carries it. */
+interface SubmitItem {
+  runId: number;
+  body: Buffer;
+  taskId: number;
+  jobId: number;
+}
+
+/** A run job's BullMQ keys and msgpacked add arguments and options (job id and timestamp set per run). */
+interface BullTemplate {
+  keys: string[];
+  args: string | Buffer | number;
+  opts: string | Buffer | number;
+}
+
+/** Group commit limits: enough runs to share a script call, few enough bytes not to hold Redis long. */
+const BATCH = { maxItems: 64, maxBytes: 1024 * 1024, maxInFlight: 1 };
 
 /**
- * Records a submitted run and adds its queue job in one atomic script (one
- * round trip): what `RunStore.submit` (pending) followed by
- * `RunQueueStore.enqueue` did in two. BullMQ builds the job's keys and
- * arguments itself (its `addJobToTransaction`, given a client that only
- * records the command), so only the job id and data, which depend on the
- * execution the submit decides, are set inside the script.
+ * Records submitted runs and adds their queue jobs in one atomic script per
+ * batch (group commit, see {@link GroupCommit}): what `RunStore.submit`
+ * (pending) followed by `RunQueueStore.enqueue` did in two round trips per
+ * run. BullMQ builds the job's keys and arguments itself (its
+ * `addJobToTransaction`, given a client that only records the command), once;
+ * the job id, data and timestamp, which depend on the run and the execution
+ * the submit decides, are set inside the script.
  */
 export class RunSubmitStore {
   private readonly command: SubmitEnqueue;
+  private readonly batches: GroupCommit<SubmitItem, SubmitResult>;
+  private template: Promise<BullTemplate> | null = null;
 
   constructor(
     redis: Redis,
@@ -73,38 +98,54 @@ export class RunSubmitStore {
     const name = 'rpsGatewaySubmitEnqueue';
     if (!(name in redis)) redis.defineCommand(name, compositeScript());
     this.command = (redis as unknown as Record<string, SubmitEnqueue>)[name]!.bind(redis);
+    this.batches = new GroupCommit((items) => this.sendBatch(items), {
+      ...BATCH,
+      sizeOf: (item) => item.body.length,
+    });
   }
 
-  async submitAndEnqueue(
+  /**
+   * Records the run as pending with its job; resolves with what the submit
+   * did. Rejects when the batch's command failed (every run of it), or with
+   * this run's own error when BullMQ refused its job.
+   */
+  submitAndEnqueue(
     runId: number,
     body: Buffer,
     meta: { taskId: number; jobId: number },
-    now = Date.now(),
   ): Promise<SubmitResult> {
-    const bull = await this.bullArgs(runId);
-    const [outcome, execution, state, pending] = await this.command(
-      this.keys.run(runId),
-      this.keys.runRequest(runId),
-      this.keys.runOutput(runId),
-      this.keys.runIndex(),
-      ...bull.keys,
-      String(runId),
-      body,
-      String(meta.taskId),
-      String(meta.jobId),
-      String(now),
-      FINAL_STATES.join(','),
-      '1',
-      bull.args,
-      bull.opts,
-    );
-    return { outcome, execution: Number(execution), state, pending: pending === '1' } as SubmitResult;
+    return this.batches.run({ runId, body, taskId: meta.taskId, jobId: meta.jobId });
   }
 
-  /** BullMQ's keys and msgpacked arguments of the add, as `queue.add` would send them (job id: a placeholder). */
-  private async bullArgs(runId: number) {
-    const placeholder = runJobId(runId, 0);
-    const data: RunJobData = { runId, execution: 0 };
+  private async sendBatch(items: SubmitItem[]): Promise<Array<SubmitResult | Error>> {
+    const bull = await (this.template ??= this.bullTemplate().catch((err: unknown) => {
+      this.template = null;
+      throw err;
+    }));
+    const keys: string[] = [this.keys.runIndex(), ...bull.keys];
+    const args: Array<string | Buffer | number> = [
+      FINAL_STATES.join(','),
+      '1',
+      String(Date.now()),
+      bull.args,
+      bull.opts,
+    ];
+    for (const item of items) {
+      keys.push(this.keys.run(item.runId), this.keys.runRequest(item.runId), this.keys.runOutput(item.runId));
+      args.push(String(item.runId), item.body, String(item.taskId), String(item.jobId));
+    }
+    const replies = await this.command(keys.length, ...keys, ...args);
+    return replies.map(([outcome, execution, state, pending]) =>
+      outcome === 'error'
+        ? new Error(execution)
+        : ({ outcome, execution: Number(execution), state, pending: pending === '1' } as SubmitResult),
+    );
+  }
+
+  /** BullMQ's keys and msgpacked arguments of a run job's add, as `queue.add` would send them (job id: a placeholder). */
+  private async bullTemplate(): Promise<BullTemplate> {
+    const placeholder = runJobId(0, 0);
+    const data: RunJobData = { runId: 0, execution: 0 };
     const job = new Job(this.queue, 'run', data, { ...RUN_JOB_OPTIONS, jobId: placeholder }, placeholder);
     const jobData = job.asJSON();
     (job as unknown as { validateOptions(j: unknown): void }).validateOptions(jobData);
