@@ -85,7 +85,8 @@ export interface BenchEnv {
 }
 
 const ROOT = path.resolve(__dirname, '../../..');
-const GATEWAY_MAIN = path.join(ROOT, 'packages/rps-gateway/dist/main.js');
+// BENCH_GATEWAY_MAIN=<path of another build's dist/main.js> compares two builds in the same conditions.
+const GATEWAY_MAIN = process.env.BENCH_GATEWAY_MAIN ?? path.join(ROOT, 'packages/rps-gateway/dist/main.js');
 
 export async function startRedis(): Promise<TestRedisServer> {
   const redis = await startRedisServer({ appendonly: true });
@@ -255,8 +256,39 @@ function summary(latencies: number[], seconds: number) {
   };
 }
 
-/** Closed loop: `connections` POSTs in flight for `seconds`, after a short warm-up. */
-async function closedLoop(pki: TestPki, port: number, body: Buffer, args: BenchArgs) {
+/** CPU time (user + system, all threads) a process has used so far, in ms. */
+export function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** The pid of a redis-server, from INFO. */
+async function redisPid(url: string): Promise<number> {
+  const admin = createRedis({ url, role: 'worker', name: 'bench-pid', logger: testLogger() });
+  try {
+    await waitForRedis(admin);
+    return Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
+  } finally {
+    await closeRedis(admin);
+  }
+}
+
+/**
+ * Closed loop: `connections` POSTs in flight for `seconds`, after a short
+ * warm-up. Besides latency, the CPU time the server's process and Redis
+ * spent per accepted run: what a run costs, which holds on a busy machine
+ * better than runs/s does.
+ */
+async function closedLoop(
+  pki: TestPki,
+  port: number,
+  body: Buffer,
+  args: BenchArgs,
+  pids: { server: number; redis: number },
+) {
   const pool = clientPool(pki, port, args.connections);
   const drive = async (seconds: number, latencies: number[] | null) => {
     const until = performance.now() + seconds * 1000;
@@ -273,9 +305,15 @@ async function closedLoop(pki: TestPki, port: number, body: Buffer, args: BenchA
   await drive(1, null);
   takeRefusals();
   const latencies: number[] = [];
+  const before = { server: cpuMs(pids.server), redis: cpuMs(pids.redis) };
   const seconds = await drive(args.seconds, latencies);
+  const perRun = (ms: number) => Number(((ms * 1000) / Math.max(1, latencies.length)).toFixed(0));
+  const cpu = {
+    serverCpuUsPerRun: perRun(cpuMs(pids.server) - before.server),
+    redisCpuUsPerRun: perRun(cpuMs(pids.redis) - before.redis),
+  };
   await pool.close();
-  return { ...summary(latencies, seconds), refused: takeRefusals() };
+  return { ...summary(latencies, seconds), ...cpu, refused: takeRefusals() };
 }
 
 async function acceptedRuns(redis: TestRedisServer, pki: TestPki, args: BenchArgs) {
@@ -284,7 +322,12 @@ async function acceptedRuns(redis: TestRedisServer, pki: TestPki, args: BenchArg
   const env = await startGateway(redis, pki);
   const bare = await startReference('bare', pki, redis.url);
   const durable = await startReference('durable', pki, redis.url);
-  const servers = { bare: bare.port, durable: durable.port, gateway: env.port };
+  const servers = {
+    bare: { port: bare.port, pid: bare.child.pid! },
+    durable: { port: durable.port, pid: durable.child.pid! },
+    gateway: { port: env.port, pid: env.gateway.pid! },
+  };
+  const redisProcess = await redisPid(redis.url);
   const results: Record<string, Array<Awaited<ReturnType<typeof closedLoop>>>> = {
     bare: [],
     durable: [],
@@ -292,8 +335,8 @@ async function acceptedRuns(redis: TestRedisServer, pki: TestPki, args: BenchArg
   };
   try {
     for (let round = 0; round < args.rounds; round++) {
-      for (const [name, port] of Object.entries(servers)) {
-        results[name]!.push(await closedLoop(pki, port, body, args));
+      for (const [name, { port, pid }] of Object.entries(servers)) {
+        results[name]!.push(await closedLoop(pki, port, body, args, { server: pid, redis: redisProcess }));
       }
     }
   } finally {
@@ -313,6 +356,12 @@ async function acceptedRuns(redis: TestRedisServer, pki: TestPki, args: BenchArg
     gateway: g,
     perRound: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.map((r) => r.runsPerSecond)])),
     gatewayVsNaiveDurable: ratio(g.runsPerSecond, d.runsPerSecond),
+    // CPU per run, the naive durable server's over the gateway's (above 1: the gateway costs less).
+    cpuPerRunNaiveOverGateway: {
+      server: ratio(d.serverCpuUsPerRun, g.serverCpuUsPerRun),
+      redis: ratio(d.redisCpuUsPerRun, g.redisCpuUsPerRun),
+      both: ratio(d.serverCpuUsPerRun + d.redisCpuUsPerRun, g.serverCpuUsPerRun + g.redisCpuUsPerRun),
+    },
     gatewayVsBare: ratio(g.runsPerSecond, b.runsPerSecond),
     naiveDurableVsBare: ratio(d.runsPerSecond, b.runsPerSecond),
   };
