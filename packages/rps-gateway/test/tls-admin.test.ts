@@ -80,8 +80,13 @@ describe('the public mTLS listener and the admin listener', () => {
     expect(metrics).toMatch(/rps_gateway_runs_accepted_total\{outcome="created"\} 1/);
     expect(metrics).toMatch(/rps_gateway_runs_accepted_total\{outcome="existing"\} 1/);
     expect(metrics).toMatch(/rps_gateway_queue_depth\{state="waiting"\} 1/);
+    // The revoked client's POST of the test before counts too: a run request the
+    // certificate guard refuses is still a run request (and its 401 is labelled so).
     expect(metrics).toMatch(
-      /rps_gateway_request_duration_seconds_count\{route="\/rps\/run\/:run_id",method="POST"\} 2/,
+      /rps_gateway_requests_total\{route="\/rps\/run\/:run_id",method="POST",status="401"\} 1/,
+    );
+    expect(metrics).toMatch(
+      /rps_gateway_request_duration_seconds_count\{route="\/rps\/run\/:run_id",method="POST"\} 3/,
     );
   });
 
