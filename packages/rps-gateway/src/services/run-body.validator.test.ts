@@ -50,7 +50,15 @@ const without = (key: keyof typeof tv1) => {
 };
 
 /** Bodies the fast path must decide itself (so the fast path is really taken). */
+/** TV1 with 40 plain bytes of 1, 2 and 3 digits, `spelling` as the 21st element. */
+function amidBytes(spelling: string): Buffer {
+  const run = Array.from({ length: 20 }, (_, i) => [7, 42, 255, 0][i % 4]).join(',');
+  return Buffer.from(JSON.stringify(tv1).replace('[46,47,0,255,9,10]', `[${run},${spelling},${run}]`));
+}
+
 const decided: Array<[string, Buffer]> = [
+  ['plain bytes of every width', amidBytes('7')],
+  ['spaces and newlines amid plain bytes', amidBytes(' 1 ,\n 22 ,\t255')],
   ['TV1', json(tv1)],
   ['TV1 indented', json(tv1, 2)],
   ['digit-string ids', json({ ...tv1, taskId: '7', jobId: '05' })],
@@ -110,6 +118,20 @@ const refused: Array<[string, Buffer]> = [
   ['a null subtype', json({ ...tv1, subtype: null })],
   ['a numeric type', json({ ...tv1, type: 3 })],
   ['a leading zero byte', Buffer.from(JSON.stringify(tv1).replace('[46,', '[046,'))],
+  // The same faults amid long runs of plain bytes, where the validator's fast lane meets them.
+  ...(
+    [
+      ['a byte out of range', '256'],
+      ['a four-digit byte', '1000'],
+      ['a negative byte', '-1'],
+      ['a fractional byte', '1.5'],
+      ['a leading zero byte', '046'],
+      ['a leading zero', '00'],
+      ['a string byte', '"2"'],
+      ['a null byte', 'null'],
+      ['an empty element', ''],
+    ] as const
+  ).map(([name, spelling]): [string, Buffer] => [`${name} amid plain bytes`, amidBytes(spelling)]),
   ['a trailing comma', Buffer.from(JSON.stringify(tv1).replace('[46,47,0,255,9,10]', '[46,]'))],
   ['a raw control character in a string', Buffer.from(JSON.stringify(tv1).replace('"tok"', '"t\x01k"'))],
   ['a bad escape', Buffer.from(JSON.stringify(tv1).replace('"tok"', '"t\\xk"'))],
