@@ -265,6 +265,18 @@ export function cpuMs(pid: number): number {
 }
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
+/** The gateway's mean batch size per group-committed step, from its metrics. */
+async function meanBatchSizes(adminPort: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const of = (what: string, step: string) =>
+    Number(
+      new RegExp(`rps_gateway_batch_size_${what}\\{[^}]*step="${step}"[^}]*\\} ([\\d.]+)`).exec(text)?.[1],
+    );
+  return Object.fromEntries(
+    ['submit', 'acknowledge'].map((step) => [step, Number((of('sum', step) / of('count', step)).toFixed(1))]),
+  );
+}
+
 /** The pid of a redis-server, from INFO. */
 async function redisPid(url: string): Promise<number> {
   const admin = createRedis({ url, role: 'worker', name: 'bench-pid', logger: testLogger() });
@@ -333,12 +345,14 @@ async function acceptedRuns(redis: TestRedisServer, pki: TestPki, args: BenchArg
     durable: [],
     gateway: [],
   };
+  let batches: Record<string, number> = {};
   try {
     for (let round = 0; round < args.rounds; round++) {
       for (const [name, { port, pid }] of Object.entries(servers)) {
         results[name]!.push(await closedLoop(pki, port, body, args, { server: pid, redis: redisProcess }));
       }
     }
+    batches = await meanBatchSizes(env.adminPort);
   } finally {
     await Promise.all([stop(bare.child), stop(durable.child), stop(env.gateway)]);
   }
@@ -356,6 +370,8 @@ async function acceptedRuns(redis: TestRedisServer, pki: TestPki, args: BenchArg
     gateway: g,
     perRound: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.map((r) => r.runsPerSecond)])),
     gatewayVsNaiveDurable: ratio(g.runsPerSecond, d.runsPerSecond),
+    // Runs per Redis script call of the gateway's group commits, over all its rounds.
+    gatewayMeanBatch: batches,
     // CPU per run, the naive durable server's over the gateway's (above 1: the gateway costs less).
     cpuPerRunNaiveOverGateway: {
       server: ratio(d.serverCpuUsPerRun, g.serverCpuUsPerRun),

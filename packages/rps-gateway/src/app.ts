@@ -104,8 +104,10 @@ export function createApp(deps: GatewayDeps): Gateway {
   const runs = new RunsService({
     runs: runStore,
     runQueue,
-    submits: new RunSubmitStore(redis, keys, deps.runsQueue),
-    acks: new RunAckStore(redis, keys),
+    submits: new RunSubmitStore(redis, keys, deps.runsQueue, (n) =>
+      metrics.batchSize.observe({ step: 'submit' }, n),
+    ),
+    acks: new RunAckStore(redis, keys, (n) => metrics.batchSize.observe({ step: 'acknowledge' }, n)),
     control,
     connection: new ConnectionStore(redis),
     logger: logger.child({ component: 'runs' }),

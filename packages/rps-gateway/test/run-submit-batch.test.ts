@@ -157,6 +157,14 @@ describe('POSTs at the same time', () => {
         expect(await store.get(runId)).toMatchObject({ state: 'queued', execution: 1, pendingSince: '' });
       }
       expect(await gw.runsQueue.getJobCounts('waiting')).toEqual({ waiting: 40 });
+      // Every POST's submit went through the group commit once (Redis was healthy: no retries).
+      const metrics = await (await fetch(`http://127.0.0.1:${gw.adminPort}/metrics`)).text();
+      expect(metrics).toMatch(/rps_gateway_batch_size_sum\{[^}]*step="submit"[^}]*\} 43\n/);
+      const batches = Number(
+        /rps_gateway_batch_size_count\{[^}]*step="submit"[^}]*\} (\d+)/.exec(metrics)?.[1],
+      );
+      expect(batches).toBeGreaterThanOrEqual(1);
+      expect(batches).toBeLessThanOrEqual(43);
     } finally {
       await gw.close();
     }

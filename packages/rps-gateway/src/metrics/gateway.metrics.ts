@@ -9,6 +9,8 @@ export interface GatewayMetrics {
   requestDuration: Histogram<'route' | 'method'>;
   runsAccepted: Counter<'outcome'>;
   queueDepth: Gauge<'state'>;
+  /** Runs per script call of the submit and the acknowledgement group commits. */
+  batchSize: Histogram<'step'>;
 }
 
 /** What the queue-depth gauge reads on every scrape. */
@@ -38,6 +40,13 @@ export function createGatewayMetrics(
       name: 'rps_gateway_runs_accepted_total',
       help: 'Run submissions answered 200, by outcome (created, resubmitted, existing)',
       labelNames: ['outcome'],
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'rps_gateway_batch_size',
+      help: 'Runs per Redis script call of the group-committed submit and acknowledgement steps',
+      labelNames: ['step'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
       registers,
     }),
     queueDepth: new Gauge({

@@ -11,6 +11,8 @@ export interface GroupCommitOptions<I> {
   sizeOf(item: I): number;
   /** Batches in Redis at the same time; items arriving meanwhile wait for the next. */
   maxInFlight: number;
+  /** Told each batch's size as it is sent (metrics). */
+  onBatch?: (size: number) => void;
 }
 
 interface Waiting<I, O> {
@@ -80,6 +82,7 @@ export class GroupCommit<I, O> {
 
   private dispatch(batch: Array<Waiting<I, O>>, counted: boolean): void {
     if (counted) this.inFlight++;
+    this.options.onBatch?.(batch.length);
     let sent: Promise<Array<O | Error>>;
     try {
       sent = this.send(batch.map((w) => w.item));

@@ -40,11 +40,17 @@ export class RunAckStore {
   constructor(
     redis: Redis,
     private readonly keys: RedisKeys,
+    /** Told the size of each batch sent (metrics). */
+    onBatch?: (size: number) => void,
   ) {
     const name = 'rpsGatewayAcknowledgeBatch';
     if (!(name in redis)) redis.defineCommand(name, batchScript());
     this.command = (redis as unknown as Record<string, AcknowledgeBatch>)[name]!.bind(redis);
-    this.batches = new GroupCommit((items) => this.sendBatch(items), { ...BATCH, sizeOf: () => 1 });
+    this.batches = new GroupCommit((items) => this.sendBatch(items), {
+      ...BATCH,
+      sizeOf: () => 1,
+      onBatch,
+    });
   }
 
   /** See {@link RunStore.acknowledge}; `event` is published when the answer is `acked`. */

@@ -94,6 +94,8 @@ export class RunSubmitStore {
     redis: Redis,
     private readonly keys: RedisKeys,
     private readonly queue: Queue,
+    /** Told the size of each batch sent (metrics). */
+    onBatch?: (size: number) => void,
   ) {
     const name = 'rpsGatewaySubmitEnqueue';
     if (!(name in redis)) redis.defineCommand(name, compositeScript());
@@ -101,6 +103,7 @@ export class RunSubmitStore {
     this.batches = new GroupCommit((items) => this.sendBatch(items), {
       ...BATCH,
       sizeOf: (item) => item.body.length,
+      onBatch,
     });
   }
 
