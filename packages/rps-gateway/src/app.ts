@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
+  closeRedis,
   createAdminApp,
   errorHandler,
   notFoundHandler,
@@ -33,6 +34,7 @@ import { RevocationStore } from './stores/revocation.store';
 import { RunEventsStore } from './stores/run-events.store';
 import { RunQueueStore } from './stores/run-queue.store';
 import { RunSubmitStore } from './stores/run-submit.store';
+import { RunUploadStore } from './stores/run-upload.store';
 
 /** Tunables with defaults from {@link GATEWAY_DEFAULTS}. */
 export interface GatewayOptions {
@@ -48,6 +50,8 @@ export interface GatewayOptions {
   allowAnyClientOfCa?: boolean;
   clientsRefreshMs?: number;
   submitBudgetMs?: number;
+  /** Run bodies declaring more bytes are staged in Redis as they upload (see RunUploadStore). */
+  stageBodiesAboveBytes?: number;
 }
 
 /** Everything the gateway is built from; main.ts and tests create these. */
@@ -58,6 +62,12 @@ export interface GatewayDeps {
   redis: Redis;
   /** Makes a worker-role connection for blocking reads (stop acknowledgements). */
   createBlockingRedis: () => Redis;
+  /**
+   * Makes the request-role connection that large run bodies are staged on
+   * while they upload (default: a duplicate of `redis`); opened by `start`,
+   * closed by `close`.
+   */
+  createUploadRedis?: () => Redis;
   runsQueue: Queue;
   pushesQueue: Queue;
   registry: Registry;
@@ -98,6 +108,11 @@ export function createApp(deps: GatewayDeps): Gateway {
     refreshMs: opts.clientsRefreshMs,
     logger: logger.child({ component: 'clients' }),
   });
+  const uploads = new RunUploadStore(
+    deps.createUploadRedis ??
+      (() => redis.duplicate({ connectionName: 'rps-gateway-upload' }).on('error', () => undefined)),
+    keys,
+  );
   const metrics = createGatewayMetrics(deps.registry, () => runQueue.depth(), logger);
 
   const runs = new RunsService({
@@ -137,7 +152,15 @@ export function createApp(deps: GatewayDeps): Gateway {
       recheckMs: opts.revocationRecheckMs,
     }),
   );
-  app.use(runsRoutes({ runs, stop, metrics, bodyLimit: opts.bodyLimit }));
+  app.use(
+    runsRoutes({
+      runs,
+      stop,
+      metrics,
+      bodyLimit: opts.bodyLimit,
+      staging: { uploads, aboveBytes: opts.stageBodiesAboveBytes },
+    }),
+  );
   app.use(tasksRoutes({ tasks }));
   app.use(notFoundHandler());
   app.use(errorHandler(logger));
@@ -151,10 +174,14 @@ export function createApp(deps: GatewayDeps): Gateway {
   return {
     app,
     adminApp,
-    start: () => allowList.start(),
+    start: async () => {
+      uploads.connection();
+      await allowList.start();
+    },
     close: async () => {
       allowList.stop();
       await blocking.close();
+      await uploads.close(closeRedis);
     },
   };
 }

@@ -8,6 +8,7 @@ import {
 } from '@rps/common';
 import type { ConnectionStore } from '../stores/connection.store';
 import type { RunSubmitStore } from '../stores/run-submit.store';
+import type { StagedRunBody } from '../stores/run-upload.store';
 
 /** What {@link RunSubmitter} is built from. */
 export interface RunSubmitterDeps {
@@ -59,7 +60,7 @@ export class RunSubmitter {
 
   async submit(
     runId: number,
-    raw: Buffer,
+    raw: Buffer | StagedRunBody,
     meta: { taskId: number; jobId: number },
     arrivedAt: number,
   ): Promise<SubmitResult> {
@@ -90,7 +91,7 @@ export class RunSubmitter {
 
   private async attempt(
     runId: number,
-    raw: Buffer,
+    raw: Buffer | StagedRunBody,
     meta: { taskId: number; jobId: number },
     deadline: number,
     state: SubmitState,

@@ -14,6 +14,7 @@ import type { ControlStore } from '../stores/control.store';
 import type { RunEventsStore } from '../stores/run-events.store';
 import type { RunQueueStore } from '../stores/run-queue.store';
 import type { RunSubmitStore } from '../stores/run-submit.store';
+import { isStagedRunBody, type StagedRunBody } from '../stores/run-upload.store';
 import { parseRunRequest, type RunRequestMeta } from './run-request.parser';
 import { RunSubmitter } from './run-submit.service';
 
@@ -55,11 +56,12 @@ export class RunsService {
    */
   async submit(
     runId: number,
-    raw: Buffer,
+    raw: Buffer | StagedRunBody,
     arrivedAt = Date.now(),
     fast?: RunRequestMeta | null,
   ): Promise<SubmitResult> {
-    const meta = parseRunRequest(raw, fast);
+    // A staged body always has the validator's verdict (the upload reads back one without).
+    const meta = isStagedRunBody(raw) ? stagedMeta(fast) : parseRunRequest(raw, fast);
     const result = await this.submitter.submit(runId, raw, meta, arrivedAt);
     if (result.outcome !== 'existing') {
       this.publish(runId, result.execution, 'queued');
@@ -97,6 +99,11 @@ export class RunsService {
       .publish({ runId, execution, state, peerId: '', at: Date.now() })
       .catch((err: unknown) => this.deps.logger.warn({ err, runId }, 'run event not published'));
   }
+}
+
+function stagedMeta(fast: RunRequestMeta | null | undefined): RunRequestMeta {
+  if (!fast) throw new Error('a staged run body without the validator verdict');
+  return fast;
 }
 
 /** The 404 of an unknown run, shared by the run services. */

@@ -6,6 +6,7 @@ import { Job, type Queue } from 'bullmq';
 import { addStandardJob as bullAddStandardJob } from 'bullmq/dist/cjs/scripts/addStandardJob-9';
 import type { Redis } from 'ioredis';
 import {
+  appError,
   FINAL_STATES,
   loadLuaScript,
   runJobId,
@@ -13,6 +14,7 @@ import {
   type RunJobData,
   type SubmitResult,
 } from '@rps/common';
+import { isStagedRunBody, type StagedRunBody } from './run-upload.store';
 
 const addStandardJob = bullAddStandardJob as { content: string; keys: number };
 const GATEWAY_LUA = path.join(__dirname, '../../lua');
@@ -52,6 +54,16 @@ function compositeScript(): { numberOfKeys: number; lua: string } {
   return { numberOfKeys: composite.numberOfKeys, lua };
 }
 
+/** The composite for a staged body (run-submit-staged-15.lua): the composite pasted in as a function. */
+function stagedScript(): { numberOfKeys: number; lua: string } {
+  const staged = loadLuaScript(GATEWAY_LUA, 'run-submit-staged');
+  const composite = compositeScript().lua.replace(/^#!.*\n/, '');
+  return {
+    numberOfKeys: staged.numberOfKeys,
+    lua: staged.lua.replace('--@include run-submit-enqueue', () => composite),
+  };
+}
+
 type SubmitEnqueue = (...args: Array<string | Buffer | number>) => Promise<[string, string, string, string]>;
 
 /**
@@ -64,6 +76,7 @@ type SubmitEnqueue = (...args: Array<string | Buffer | number>) => Promise<[stri
  */
 export class RunSubmitStore {
   private readonly command: SubmitEnqueue;
+  private readonly stagedCommand: SubmitEnqueue;
 
   constructor(
     redis: Redis,
@@ -73,23 +86,33 @@ export class RunSubmitStore {
     const name = 'rpsGatewaySubmitEnqueue';
     if (!(name in redis)) redis.defineCommand(name, compositeScript());
     this.command = (redis as unknown as Record<string, SubmitEnqueue>)[name]!.bind(redis);
+    const staged = 'rpsGatewaySubmitStaged';
+    if (!(staged in redis)) redis.defineCommand(staged, stagedScript());
+    this.stagedCommand = (redis as unknown as Record<string, SubmitEnqueue>)[staged]!.bind(redis);
   }
 
+  /**
+   * `body` is the raw bytes, or a body an upload staged in Redis
+   * (RunUploadStore), which the script renames into place; a staged body
+   * Redis no longer holds whole answers 503 `redis_unavailable`.
+   */
   async submitAndEnqueue(
     runId: number,
-    body: Buffer,
+    body: Buffer | StagedRunBody,
     meta: { taskId: number; jobId: number },
     now = Date.now(),
   ): Promise<SubmitResult> {
     const bull = await this.bullArgs(runId);
-    const [outcome, execution, state, pending] = await this.command(
+    const staged = isStagedRunBody(body) ? body : null;
+    const args = [
       this.keys.run(runId),
       this.keys.runRequest(runId),
       this.keys.runOutput(runId),
       this.keys.runIndex(),
       ...bull.keys,
+      ...(staged ? [staged.stagedKey, staged.sealKey] : []),
       String(runId),
-      body,
+      staged ? '' : (body as Buffer),
       String(meta.taskId),
       String(meta.jobId),
       String(now),
@@ -97,7 +120,20 @@ export class RunSubmitStore {
       '1',
       bull.args,
       bull.opts,
-    );
+      ...(staged ? [String(staged.length)] : []),
+    ];
+    const [outcome, execution, state, pending] = staged
+      ? await this.stagedCommand(...args).catch((err: unknown) => {
+          if (err instanceof Error && err.message.startsWith('RPSSTAGED')) {
+            throw appError(
+              'redis_unavailable',
+              'Redis lost the uploaded run body (restarted?); send it again',
+              [{ path: 'redis', message: 'staged body lost' }],
+            );
+          }
+          throw err;
+        })
+      : await this.command(...args);
     return { outcome, execution: Number(execution), state, pending: pending === '1' } as SubmitResult;
   }
 
