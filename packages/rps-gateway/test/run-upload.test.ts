@@ -9,6 +9,7 @@ import {
 } from '@rps/common/testing';
 import { GATEWAY_DEFAULTS } from '../src/gateway.constants';
 import { RunSubmitStore } from '../src/stores/run-submit.store';
+import { RunUploadStore, UPLOAD_TTL_MS, UPLOAD_WINDOW_BYTES } from '../src/stores/run-upload.store';
 import { call, runBody, startGateway, type TestGateway } from './gateway-harness';
 
 /** A body well above the staging threshold: a ~400 kB archive as IVIS-core's JSON byte array. */
@@ -241,6 +242,34 @@ describe('the submit of a staged body (run-submit-staged-15.lua)', () => {
     stagedKey: gw.keys.runUpload(id),
     sealKey: gw.keys.runUploadSealed(id),
     length,
+  });
+
+  it('when chunks come faster than Redis answers then the upload asks to pause at its window, resumes on drain, and stages the exact bytes', async () => {
+    const uploads = new RunUploadStore(() => gw.redis.duplicate(), gw.keys);
+    try {
+      const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(64 * 1024, i));
+      const body = Buffer.concat(chunks);
+      const upload = uploads.begin(body.length);
+      let drained = 0;
+      upload.onDrain = () => void drained++;
+      // Written in one go: no answer can arrive in between, so the window fills.
+      const verdicts = chunks.map((c) => upload.write(c));
+      const firstPause = verdicts.indexOf(false);
+      expect(firstPause).toBeGreaterThan(0);
+      expect(firstPause * 64 * 1024).toBeLessThanOrEqual(UPLOAD_WINDOW_BYTES + 128 * 1024);
+      const staged = await upload.end();
+      expect(drained).toBeGreaterThan(0);
+      expect((await gw.redis.getBuffer(staged.stagedKey))?.equals(body)).toBe(true);
+      expect(await gw.redis.get(staged.sealKey)).toBe(String(body.length));
+      expect(await gw.redis.pttl(staged.stagedKey)).toBeLessThanOrEqual(UPLOAD_TTL_MS);
+      upload.discard();
+      await waitFor(
+        'staging deleted',
+        async () => (await gw.redis.exists(staged.stagedKey, staged.sealKey)) === 0,
+      );
+    } finally {
+      await uploads.close(async (r) => void (await r.quit()));
+    }
   });
 
   it('when the staged body has no seal (a restart lost its last writes) then the submit answers 503 and writes nothing', async () => {
