@@ -367,6 +367,34 @@ describe('a large upload while Redis fails', () => {
     }
   });
 
+  it('when Redis reaches maxmemory during the upload then the POST answers 503 naming memory and no staging is left', async () => {
+    const server = await startRedisServer();
+    let gw: TestGateway | undefined;
+    try {
+      gw = await startGateway(server.url, pki);
+      const g = gw;
+      const raw = bigBody(82);
+      // Room for less than the body: the string created at full length takes
+      // Redis over the limit, and the writes after it are refused.
+      const used = Number(/used_memory:(\d+)/.exec(await g.redis.info('memory'))?.[1]);
+      await g.redis.config('SET', 'maxmemory-policy', 'noeviction');
+      await g.redis.config('SET', 'maxmemory', String(used + Math.floor(raw.length / 2)));
+      const res = await call(pki, g.port, '/rps/run/82', { method: 'POST', body: raw });
+      expect(res.status).toBe(503);
+      expect(res.json()).toMatchObject({
+        code: 'redis_unavailable',
+        details: [{ path: 'redis', message: 'memory' }],
+      });
+      await waitFor('no staging key', async () => (await g.redis.keys(g.keys.runUpload('*'))).length === 0);
+      expect(await new RunStore(g.redis, g.keys).get(82)).toBeNull();
+      await g.redis.config('SET', 'maxmemory', '0');
+      expect((await call(pki, g.port, '/rps/run/82', { method: 'POST', body: raw })).status).toBe(200);
+    } finally {
+      await gw?.close();
+      await server.stop();
+    }
+  });
+
   function halves(raw: Buffer) {
     return [raw.subarray(0, raw.length >> 1), raw.subarray(raw.length >> 1)] as const;
   }
