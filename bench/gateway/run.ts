@@ -14,8 +14,9 @@
  *   durable`) and the gateway (`packages/rps-gateway/dist/main.js`), in
  *   interleaved rounds; ratios are the gateway's over each reference;
  * - large-body: 10 MB bodies (a ~2.7 MiB tar), two uploads at a time in a
- *   loop, while small runs arrive at 200/s: latency of both, and the
- *   gateway's peak RSS growth against the bytes in flight;
+ *   loop, first alone (a quarter of the time), then while small runs arrive
+ *   at 200/s: latency of both, and the gateway's peak RSS growth against the
+ *   bytes in flight (alone, and overall);
  * - dispatch-latency: POST answered -> the agent's `running` event, 2 agents
  *   x 4 slots, 50 runs/s, cached task (see dispatch.ts).
  */
@@ -401,6 +402,22 @@ async function largeBodies(redis: TestRedisServer, pki: TestPki, args: BenchArgs
     await post(bigPool, big, 'warm-up big');
     await post(smallPool, small, 'warm-up small');
     const baseKb = rssKb(pid, 'VmRSS');
+    // First the two uploads alone for a quarter of the time: the RSS they cost without small runs beside them.
+    const bigOnlyUntil = performance.now() + (args.largeSeconds * 1000) / 4;
+    let bigOnlyPeakKb = baseKb;
+    const bigOnlySampler = setInterval(
+      () => (bigOnlyPeakKb = Math.max(bigOnlyPeakKb, rssKb(pid, 'VmRSS'))),
+      20,
+    );
+    const bigOnlyLatencies: number[] = [];
+    const bigOnly = async () => {
+      while (performance.now() < bigOnlyUntil) {
+        const ms = await post(bigPool, big, 'big alone');
+        if (ms !== null) bigOnlyLatencies.push(ms);
+      }
+    };
+    await Promise.all([bigOnly(), bigOnly()]);
+    clearInterval(bigOnlySampler);
     const until = performance.now() + args.largeSeconds * 1000;
     const bigLatencies: number[] = [];
     const smallLatencies: number[] = [];
@@ -432,6 +449,9 @@ async function largeBodies(redis: TestRedisServer, pki: TestPki, args: BenchArgs
     const inFlightKb = (2 * big.length) / 1024;
     return {
       bigBodyBytes: big.length,
+      bigAlone: summary(bigOnlyLatencies, args.largeSeconds / 4),
+      rssPeakGrowthBigAloneMb: Math.round((bigOnlyPeakKb - baseKb) / 1024),
+      rssGrowthPerBodyByteInFlightBigAlone: Number(((bigOnlyPeakKb - baseKb) / inFlightKb).toFixed(2)),
       seconds: Number(seconds.toFixed(1)),
       big: summary(bigLatencies, seconds),
       small: summary(smallLatencies, seconds),

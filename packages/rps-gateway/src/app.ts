@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
+  closeRedis,
   createAdminApp,
   errorHandler,
   notFoundHandler,
@@ -34,6 +35,7 @@ import { RunAckStore } from './stores/run-ack.store';
 import { RunEventsStore } from './stores/run-events.store';
 import { RunQueueStore } from './stores/run-queue.store';
 import { RunSubmitStore } from './stores/run-submit.store';
+import { RunUploadStore } from './stores/run-upload.store';
 
 /** Tunables with defaults from {@link GATEWAY_DEFAULTS}. */
 export interface GatewayOptions {
@@ -49,6 +51,8 @@ export interface GatewayOptions {
   allowAnyClientOfCa?: boolean;
   clientsRefreshMs?: number;
   submitBudgetMs?: number;
+  /** Run bodies declaring more bytes are staged in Redis as they upload (see RunUploadStore). */
+  stageBodiesAboveBytes?: number;
 }
 
 /** Everything the gateway is built from; main.ts and tests create these. */
@@ -59,6 +63,12 @@ export interface GatewayDeps {
   redis: Redis;
   /** Makes a worker-role connection for blocking reads (stop acknowledgements). */
   createBlockingRedis: () => Redis;
+  /**
+   * Makes the request-role connection that large run bodies are staged on
+   * while they upload (default: a duplicate of `redis`); opened by `start`,
+   * closed by `close`.
+   */
+  createUploadRedis?: () => Redis;
   runsQueue: Queue;
   pushesQueue: Queue;
   registry: Registry;
@@ -99,6 +109,11 @@ export function createApp(deps: GatewayDeps): Gateway {
     refreshMs: opts.clientsRefreshMs,
     logger: logger.child({ component: 'clients' }),
   });
+  const uploads = new RunUploadStore(
+    deps.createUploadRedis ??
+      (() => redis.duplicate({ connectionName: 'rps-gateway-upload' }).on('error', () => undefined)),
+    keys,
+  );
   const metrics = createGatewayMetrics(deps.registry, () => runQueue.depth(), logger);
 
   const runs = new RunsService({
@@ -142,7 +157,16 @@ export function createApp(deps: GatewayDeps): Gateway {
     }),
   ];
   // IVIS-core's run request first, as one route: the hot path passes one router layer.
-  app.post(RUN_SUBMIT_PATH, ...front, ...runSubmitHandlers({ runs, metrics, bodyLimit: opts.bodyLimit }));
+  app.post(
+    RUN_SUBMIT_PATH,
+    ...front,
+    ...runSubmitHandlers({
+      runs,
+      metrics,
+      bodyLimit: opts.bodyLimit,
+      staging: { uploads, aboveBytes: opts.stageBodiesAboveBytes },
+    }),
+  );
   app.use(...front);
   app.use(runsRoutes({ runs, stop }));
   app.use(tasksRoutes({ tasks }));
@@ -158,10 +182,14 @@ export function createApp(deps: GatewayDeps): Gateway {
   return {
     app,
     adminApp,
-    start: () => allowList.start(),
+    start: async () => {
+      uploads.connection();
+      await allowList.start();
+    },
     close: async () => {
       allowList.stop();
       await blocking.close();
+      await uploads.close(closeRedis);
     },
   };
 }

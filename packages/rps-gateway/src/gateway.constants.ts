@@ -25,4 +25,11 @@ export const GATEWAY_DEFAULTS = {
    * (ivis-protocol.md 1.1), this keeps half a second of margin.
    */
   submitBudgetMs: 1500,
+  /**
+   * Run bodies declaring more bytes than this are staged in Redis while
+   * they upload instead of held whole in memory and sent as one argument:
+   * a small body's single round trip stays, a large one never sits in the
+   * gateway's memory nor in front of other runs' commands.
+   */
+  stageBodiesAboveBytes: 256 * 1024,
 } as const;

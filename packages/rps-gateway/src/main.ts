@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     keys,
     redis,
     createBlockingRedis: () => createRedis({ url, role: 'worker', name: 'rps-gateway-ack', logger }),
+    createUploadRedis: () => createRedis({ url, role: 'request', name: 'rps-gateway-upload', logger }),
     runsQueue,
     pushesQueue,
     registry,

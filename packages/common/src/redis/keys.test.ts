@@ -10,6 +10,8 @@ const PLACEHOLDER_ARGS: Record<Builder, string[]> = {
   runRequest: ['<runId>'],
   runOutput: ['<runId>'],
   runIndex: [],
+  runUpload: ['<uploadId>'],
+  runUploadSealed: ['<uploadId>'],
   pushOutbox: [],
   pushOutboxDue: [],
   peer: ['<peerId>'],
@@ -48,6 +50,8 @@ describe('createRedisKeys', () => {
     expect(keys.runRequest(42)).toBe('{rps}:run:42:request');
     expect(keys.runOutput(42)).toBe('{rps}:run:42:output');
     expect(keys.runIndex()).toBe('{rps}:runs');
+    expect(keys.runUpload('u1')).toBe('{rps}:upload:u1');
+    expect(keys.runUploadSealed('u1')).toBe('{rps}:upload:u1:sealed');
     expect(keys.pushOutbox()).toBe('{rps}:pushes:outbox');
     expect(keys.pushOutboxDue()).toBe('{rps}:pushes:outbox:due');
     expect(keys.peer('peer-1')).toBe('{rps}:peer:peer-1');

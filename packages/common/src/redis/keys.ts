@@ -21,6 +21,10 @@ export interface RedisKeys {
   runOutput(runId: number): string;
   /** zset runId -> last change (ms); writers: rps-gateway, peer-agent, scheduler-sync; readers: scheduler-sync (retention, reconciliation). */
   runIndex(): string;
+  /** string; TTL 60 s (set by its first write), deleted when the upload fails or renamed to {@link runRequest} by the submit; writer and reader: rps-gateway. A large run body being uploaded, created at its full length and written as it arrives (SETRANGE) on the gateway's upload connection. */
+  runUpload(uploadId: string): string;
+  /** string (the body's length); TTL 60 s; writer: rps-gateway, after the last byte of {@link runUpload}; reader: rps-gateway's submit script, which deletes it. Says the staged body is whole. */
+  runUploadSealed(uploadId: string): string;
 
   /** hash jobId -> JSON {jobId, data}; no TTL; writers: peer-agent, scheduler-sync (in the final state change, run-apply script); readers: the push-worker hosts (peer-agent, scheduler-sync), which move entries to the `pushes` queue and delete them. Final pushes not yet queued. */
   pushOutbox(): string;
@@ -92,6 +96,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
     runRequest: (runId: number) => k('run', runId, 'request'),
     runOutput: (runId: number) => k('run', runId, 'output'),
     runIndex: () => k('runs'),
+    runUpload: (uploadId: string) => k('upload', uploadId),
+    runUploadSealed: (uploadId: string) => k('upload', uploadId, 'sealed'),
     pushOutbox: () => k('pushes', 'outbox'),
     pushOutboxDue: () => k('pushes', 'outbox', 'due'),
     peer: (peerId: string) => k('peer', peerId),

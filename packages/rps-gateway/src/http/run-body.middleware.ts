@@ -1,11 +1,15 @@
-import express, { type RequestHandler } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { redisUnavailableError } from '@rps/common';
 import { RunBodyValidator } from '../services/run-body.validator';
 import type { RunRequestMeta } from '../services/run-request.parser';
+import type { RunUploadStore, StagedRunBody } from '../stores/run-upload.store';
 
 declare module 'express-serve-static-core' {
   interface Locals {
     /** The one-pass validator's verdict on the body, read while it arrived (null: ask the reference). */
     runBodyMeta?: RunRequestMeta | null;
+    /** A large body staged in Redis as it arrived (then `req.body` is unset and `runBodyMeta` set). */
+    stagedRunBody?: StagedRunBody;
   }
 }
 
@@ -14,16 +18,25 @@ function clientError(status: number, type: string, message: string): Error {
   return Object.assign(new Error(message), { status, statusCode: status, type, expose: true });
 }
 
+/** Where large bodies go, and from which `content-length` on. */
+export interface RunBodyStaging {
+  uploads: RunUploadStore;
+  /** A body declaring more bytes than this is staged in Redis as it arrives. */
+  aboveBytes: number;
+}
+
 /**
- * Reads a run body as raw bytes whatever the content type, into one buffer
- * sized by `content-length` (the bytes are copied once, as they arrive), and
- * runs the one-pass validator over each chunk on the way, so a large archive
- * is checked while it uploads and never turned into a string or an array of
- * numbers. Memory in flight is the body itself plus a socket chunk. A
- * compressed body (IVIS-core sends none) goes through `express.raw`, which
- * inflates it; the validator then runs later over the whole.
+ * Reads a run body as raw bytes whatever the content type, and runs the
+ * one-pass validator over each chunk on the way, so a large archive is
+ * checked while it uploads and never turned into a string or an array of
+ * numbers. A body of up to `staging.aboveBytes` goes into one buffer sized
+ * by `content-length` (the bytes are copied once, as they arrive); a larger
+ * one is staged in Redis as it arrives ({@link stageBody}), so the gateway
+ * holds a bounded window of it, never the whole. A compressed body
+ * (IVIS-core sends none) goes through `express.raw`, which inflates it; the
+ * validator then runs later over the whole.
  */
-export function runBodyReader(limit: number): RequestHandler {
+export function runBodyReader(limit: number, staging?: RunBodyStaging): RequestHandler {
   const inflating = express.raw({ type: () => true, limit });
   return (req, res, next) => {
     const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
@@ -36,6 +49,10 @@ export function runBodyReader(limit: number): RequestHandler {
     const expected = Number.isSafeInteger(length) && length >= 0 ? length : null;
     if (expected !== null && expected > limit) {
       next(clientError(413, 'entity.too.large', 'request entity too large'));
+      return;
+    }
+    if (staging && expected !== null && expected > staging.aboveBytes) {
+      stageBody(req, res, next, expected, staging.uploads);
       return;
     }
     const validator = new RunBodyValidator();
@@ -90,4 +107,95 @@ export function runBodyReader(limit: number): RequestHandler {
     req.on('error', onError);
     req.on('aborted', onAborted);
   };
+}
+
+const sizeMismatch = () =>
+  clientError(400, 'request.size.invalid', 'request size did not match content length');
+
+/**
+ * Stages a body of `expected` bytes in Redis while it arrives: the socket
+ * is paused while the upload's window of unacknowledged writes is full.
+ * Every way out but success deletes the staging key (the TTL is the fallback
+ * when the gateway dies); after the answer it is deleted too, a no-op once
+ * the submit renamed it. The 400s are the buffered path's; a Redis failure
+ * answers 503 `redis_unavailable` at once. A body the validator has no
+ * verdict on is read back for the reference parser (rare: unusual or bad input).
+ */
+function stageBody(
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  expected: number,
+  uploads: RunUploadStore,
+) {
+  const validator = new RunBodyValidator();
+  const upload = uploads.begin(expected);
+  res.once('close', () => upload.discard());
+  let received = 0;
+  let settled = false;
+  let paused = false;
+  const finish = (err: unknown, staged?: StagedRunBody, body?: Buffer) => {
+    if (settled) return;
+    settled = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onError);
+    req.off('aborted', onAborted);
+    upload.onDrain = () => undefined;
+    if (err !== null) {
+      upload.discard();
+      req.resume(); // drain what is left, so the answer can be read
+      next(redisUnavailableError(err) ?? err);
+      return;
+    }
+    if (staged) {
+      res.locals.stagedRunBody = staged;
+      res.locals.runBodyMeta = validator.result();
+    } else {
+      upload.discard();
+      req.body = body;
+      res.locals.runBodyMeta = null;
+    }
+    next();
+  };
+  upload.onError = (err) => finish(err);
+  upload.onDrain = () => {
+    if (!paused) return;
+    paused = false;
+    req.resume();
+  };
+  const onData = (chunk: Buffer) => {
+    if (received + chunk.length > expected) {
+      finish(sizeMismatch());
+      return;
+    }
+    received += chunk.length;
+    validator.write(chunk);
+    if (!upload.write(chunk) && !paused) {
+      paused = true;
+      req.pause();
+    }
+  };
+  const onEnd = () => {
+    if (received !== expected) {
+      finish(sizeMismatch());
+      return;
+    }
+    upload
+      .end()
+      .then(
+        async (staged) => {
+          if (validator.result() !== null) finish(null, staged);
+          else finish(null, undefined, await upload.read());
+        },
+        (err: unknown) => finish(err),
+      )
+      .catch((err: unknown) => finish(err));
+  };
+  const onError = (err: Error) => finish(err);
+  const onAborted = () => finish(clientError(400, 'request.aborted', 'request aborted'));
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onError);
+  req.on('aborted', onAborted);
 }

@@ -1,5 +1,5 @@
 import { Router, type RequestHandler } from 'express';
-import { runBodyReader } from '../http/run-body.middleware';
+import { runBodyReader, type RunBodyStaging } from '../http/run-body.middleware';
 import type { RunsService } from '../services/runs.service';
 import type { StopService } from '../services/stop.service';
 import type { GatewayMetrics } from '../metrics/gateway.metrics';
@@ -11,6 +11,8 @@ export interface RunsRoutesDeps {
   stop: StopService;
   metrics: GatewayMetrics;
   bodyLimit: number;
+  /** Where bodies above a size are staged while they upload (none: every body is buffered). */
+  staging?: RunBodyStaging;
 }
 
 /**
@@ -24,10 +26,11 @@ export function runSubmitHandlers({
   runs,
   metrics,
   bodyLimit,
-}: Pick<RunsRoutesDeps, 'runs' | 'metrics' | 'bodyLimit'>): RequestHandler[] {
+  staging,
+}: Pick<RunsRoutesDeps, 'runs' | 'metrics' | 'bodyLimit' | 'staging'>): RequestHandler[] {
   // Raw bytes whatever the content type: the body is stored and forwarded
   // byte for byte, and checked in one pass while it arrives.
-  const rawBody = runBodyReader(bodyLimit);
+  const rawBody = runBodyReader(bodyLimit, staging);
 
   // IVIS-core's 2 s start before the body is read, so the submit budget does too.
   const arrival: RequestHandler = (_req, res, next) => {
@@ -38,7 +41,7 @@ export function runSubmitHandlers({
   const submit: RequestHandler = async (req, res) => {
     const runId = parseIdParam('run_id', req.params.run_id);
     const body: unknown = req.body;
-    const raw = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+    const raw = res.locals.stagedRunBody ?? (Buffer.isBuffer(body) ? body : Buffer.alloc(0));
     const arrivedAt = typeof res.locals.arrivedAt === 'number' ? res.locals.arrivedAt : Date.now();
     const result = await runs.submit(runId, raw, arrivedAt, res.locals.runBodyMeta);
     metrics.runsAccepted.inc({ outcome: result.outcome });

@@ -9,6 +9,7 @@ import {
 import type { ConnectionStore } from '../stores/connection.store';
 import type { RunAckStore } from '../stores/run-ack.store';
 import type { RunSubmitStore } from '../stores/run-submit.store';
+import type { StagedRunBody } from '../stores/run-upload.store';
 
 /** What {@link RunSubmitter} is built from. */
 export interface RunSubmitterDeps {
@@ -64,7 +65,7 @@ export class RunSubmitter {
 
   async submit(
     runId: number,
-    raw: Buffer,
+    raw: Buffer | StagedRunBody,
     meta: { taskId: number; jobId: number },
     arrivedAt: number,
   ): Promise<SubmitResult> {
@@ -95,7 +96,7 @@ export class RunSubmitter {
 
   private async attempt(
     runId: number,
-    raw: Buffer,
+    raw: Buffer | StagedRunBody,
     meta: { taskId: number; jobId: number },
     deadline: number,
     state: SubmitState,

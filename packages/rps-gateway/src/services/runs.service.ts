@@ -14,6 +14,7 @@ import type { ControlStore } from '../stores/control.store';
 import type { RunQueueStore } from '../stores/run-queue.store';
 import type { RunAckStore } from '../stores/run-ack.store';
 import type { RunSubmitStore } from '../stores/run-submit.store';
+import { isStagedRunBody, type StagedRunBody } from '../stores/run-upload.store';
 import { parseRunRequest, type RunRequestMeta } from './run-request.parser';
 import { RunSubmitter } from './run-submit.service';
 
@@ -56,11 +57,12 @@ export class RunsService {
    */
   async submit(
     runId: number,
-    raw: Buffer,
+    raw: Buffer | StagedRunBody,
     arrivedAt = Date.now(),
     fast?: RunRequestMeta | null,
   ): Promise<SubmitResult> {
-    const meta = parseRunRequest(raw, fast);
+    // A staged body always has the validator's verdict (the upload reads back one without).
+    const meta = isStagedRunBody(raw) ? stagedMeta(fast) : parseRunRequest(raw, fast);
     return this.submitter.submit(runId, raw, meta, arrivedAt);
   }
 
@@ -88,6 +90,11 @@ export class RunsService {
     }
     this.deps.logger.info({ runId, state: old.state, peerId: old.peerId }, 'run deleted');
   }
+}
+
+function stagedMeta(fast: RunRequestMeta | null | undefined): RunRequestMeta {
+  if (!fast) throw new Error('a staged run body without the validator verdict');
+  return fast;
 }
 
 /** The 404 of an unknown run, shared by the run services. */

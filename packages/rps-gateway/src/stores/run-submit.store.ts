@@ -6,6 +6,7 @@ import { Job, type Queue } from 'bullmq';
 import { addStandardJob as bullAddStandardJob } from 'bullmq/dist/cjs/scripts/addStandardJob-9';
 import type { Redis } from 'ioredis';
 import {
+  appError,
   FINAL_STATES,
   loadLuaScript,
   runJobId,
@@ -14,6 +15,7 @@ import {
   type SubmitResult,
 } from '@rps/common';
 import { GroupCommit } from './group-commit';
+import { isStagedRunBody, type StagedRunBody } from './run-upload.store';
 
 const addStandardJob = bullAddStandardJob as { content: string; keys: number };
 const GATEWAY_LUA = path.join(__dirname, '../../lua');
@@ -53,10 +55,22 @@ function compositeScript(): { lua: string } {
   return { lua };
 }
 
+/** The composite for a staged body (run-submit-staged-15.lua): the composite pasted in as a function. */
+function stagedScript(): { numberOfKeys: number | undefined; lua: string } {
+  const staged = loadLuaScript(GATEWAY_LUA, 'run-submit-staged');
+  const composite = compositeScript().lua.replace(/^#!.*\n/, '');
+  return {
+    numberOfKeys: staged.numberOfKeys,
+    lua: staged.lua.replace('--@include run-submit-enqueue', () => composite),
+  };
+}
+
 /** `run-submit-enqueue-n.lua`: key count first, then keys and arguments. */
-type SubmitEnqueue = (
-  ...args: Array<string | Buffer | number>
-) => Promise<Array<[string, string, string, string]>>;
+type SubmitEnqueue = (...args: Array<string | Buffer | number>) => Promise<SubmitReply[]>;
+/** `run-submit-staged-15.lua`: one run's reply. */
+type SubmitStaged = (...args: Array<string | Buffer | number>) => Promise<SubmitReply>;
+/** `{outcome, execution, state, pending}`, or `{'error', message}`. */
+type SubmitReply = [string, string, string, string];
 
 /** One run's submit, as the batch carries it. */
 interface SubmitItem {
@@ -87,6 +101,7 @@ const BATCH = { maxItems: 64, maxBytes: 1024 * 1024, maxInFlight: 1 };
  */
 export class RunSubmitStore {
   private readonly command: SubmitEnqueue;
+  private readonly stagedCommand: SubmitStaged;
   private readonly batches: GroupCommit<SubmitItem, SubmitResult>;
   private template: Promise<BullTemplate> | null = null;
 
@@ -100,6 +115,9 @@ export class RunSubmitStore {
     const name = 'rpsGatewaySubmitEnqueue';
     if (!(name in redis)) redis.defineCommand(name, compositeScript());
     this.command = (redis as unknown as Record<string, SubmitEnqueue>)[name]!.bind(redis);
+    const staged = 'rpsGatewaySubmitStaged';
+    if (!(staged in redis)) redis.defineCommand(staged, stagedScript());
+    this.stagedCommand = (redis as unknown as Record<string, SubmitStaged>)[staged]!.bind(redis);
     this.batches = new GroupCommit((items) => this.sendBatch(items), {
       ...BATCH,
       sizeOf: (item) => item.body.length,
@@ -110,17 +128,53 @@ export class RunSubmitStore {
   /**
    * Records the run as pending with its job; resolves with what the submit
    * did. Rejects when the batch's command failed (every run of it), or with
-   * this run's own error when BullMQ refused its job.
+   * this run's own error when BullMQ refused its job. `body` is the raw
+   * bytes (group-committed with other runs), or a body an upload staged in
+   * Redis (RunUploadStore), which its own script renames into place; a
+   * staged body Redis no longer holds whole answers 503 `redis_unavailable`.
    */
   submitAndEnqueue(
     runId: number,
-    body: Buffer,
+    body: Buffer | StagedRunBody,
     meta: { taskId: number; jobId: number },
   ): Promise<SubmitResult> {
+    if (isStagedRunBody(body)) return this.submitStaged(runId, body, meta);
     return this.batches.run({ runId, body, taskId: meta.taskId, jobId: meta.jobId });
   }
 
+  private async submitStaged(
+    runId: number,
+    body: StagedRunBody,
+    meta: { taskId: number; jobId: number },
+  ): Promise<SubmitResult> {
+    const { keys, args } = await this.scriptArgs([{ runId, body: Buffer.alloc(0), ...meta }]);
+    const reply = await this.stagedCommand(
+      ...keys,
+      body.stagedKey,
+      body.sealKey,
+      ...args,
+      String(body.length),
+    ).catch((err: unknown) => {
+      if (err instanceof Error && err.message.startsWith('RPSSTAGED')) {
+        throw appError('redis_unavailable', 'Redis lost the uploaded run body (restarted?); send it again', [
+          { path: 'redis', message: 'staged body lost' },
+        ]);
+      }
+      throw err;
+    });
+    const result = submitResult(reply);
+    if (result instanceof Error) throw result;
+    return result;
+  }
+
   private async sendBatch(items: SubmitItem[]): Promise<Array<SubmitResult | Error>> {
+    const { keys, args } = await this.scriptArgs(items);
+    const replies = await this.command(keys.length, ...keys, ...args);
+    return replies.map(submitResult);
+  }
+
+  /** run-submit-enqueue-n.lua's keys and arguments for `items`. */
+  private async scriptArgs(items: SubmitItem[]) {
     const bull = await (this.template ??= this.bullTemplate().catch((err: unknown) => {
       this.template = null;
       throw err;
@@ -137,12 +191,7 @@ export class RunSubmitStore {
       keys.push(this.keys.run(item.runId), this.keys.runRequest(item.runId), this.keys.runOutput(item.runId));
       args.push(String(item.runId), item.body, String(item.taskId), String(item.jobId));
     }
-    const replies = await this.command(keys.length, ...keys, ...args);
-    return replies.map(([outcome, execution, state, pending]) =>
-      outcome === 'error'
-        ? new Error(execution)
-        : ({ outcome, execution: Number(execution), state, pending: pending === '1' } as SubmitResult),
-    );
+    return { keys, args };
   }
 
   /** BullMQ's keys and msgpacked arguments of a run job's add, as `queue.add` would send them (job id: a placeholder). */
@@ -165,4 +214,10 @@ export class RunSubmitStore {
     if (!args || args.length !== 12) throw new Error('BullMQ add arguments not as expected');
     return { keys: args.slice(0, 9) as string[], args: args[9]!, opts: args[11]! };
   }
+}
+
+function submitResult([outcome, execution, state, pending]: SubmitReply): SubmitResult | Error {
+  return outcome === 'error'
+    ? new Error(execution)
+    : ({ outcome, execution: Number(execution), state, pending: pending === '1' } as SubmitResult);
 }
