@@ -71,11 +71,13 @@ export async function claimRun(
   peerId: string,
   logger: Logger,
   ackWaitMs = SUBMIT_ACK_WAIT_MS,
+  onAcknowledged?: () => void,
 ): Promise<Claim> {
   const { runId, execution } = data;
   if (!(await acknowledged(ledger, data, ackWaitMs))) {
     return { ok: false, reason: 'submit never acknowledged by the gateway; reconciliation fails it' };
   }
+  onAcknowledged?.();
   const first = await ledger.apply(runId, 'dispatch', { execution, peerId });
   if (first.ok) return { ok: true };
   if (first.state !== 'dispatched' && first.state !== 'running') return { ok: false, reason: first.reason };

@@ -13,7 +13,8 @@ import type { Logger } from 'pino';
 /**
  * The agent's view of run records: every state change goes through common's
  * {@link RunStore} (the atomic compare-and-set) and, when it succeeds, is
- * announced on `keys.runEvents()` for dashboards and tests.
+ * announced on `keys.runEvents()` for dashboards and tests (sent at once,
+ * its reply not waited for).
  */
 export class RunLedger {
   private readonly runs: RunStore;
@@ -28,7 +29,9 @@ export class RunLedger {
 
   async apply(runId: number, event: RunEvent, options: ApplyOptions): Promise<ApplyResult> {
     const result = await this.runs.apply(runId, event, options);
-    if (result.ok) await this.announce(runId, result.execution, result.state, event, options.peerId);
+    // Not awaited: the message is sent right after the change on the same connection (so messages
+    // keep their order), and the caller (e.g. a job about to be started) need not wait for its reply.
+    if (result.ok) void this.announce(runId, result.execution, result.state, event, options.peerId);
     return result;
   }
 
