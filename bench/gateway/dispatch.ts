@@ -85,11 +85,23 @@ async function startAgents(env: BenchEnv, sinkUrl: string, workRoot: string): Pr
 /** Per phase of `rps_agent_run_phase_seconds` (peer-agent run-timings.ts), summed over the agents. */
 type PhaseTotals = Map<string, { sum: number; count: number; buckets: Map<number, number> }>;
 
+/** An agent's /metrics; tried a few times (a loaded machine can drop one request). */
+async function metricsOf(port: number): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 async function phaseTotals(agents: Agent[]): Promise<PhaseTotals> {
   const totals: PhaseTotals = new Map();
   const pattern = /^rps_agent_run_phase_seconds_(sum|count|bucket)\{([^}]*)\} (\S+)$/;
   for (const agent of agents) {
-    const text = await (await fetch(`http://127.0.0.1:${agent.adminPort}/metrics`)).text();
+    const text = await metricsOf(agent.adminPort);
     for (const line of text.split('\n')) {
       const m = pattern.exec(line);
       if (!m) continue;

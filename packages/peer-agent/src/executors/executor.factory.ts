@@ -67,7 +67,7 @@ export function createExecutor(
     ivis: agent.ivis,
     stopGraceMs: options.stopGraceMs,
     stderrTailBytes: options.stderrTailBytes,
-    spawner: new JobLauncher(executor.python, log.child({ component: 'job-launcher' })),
+    spawner: new JobLauncher(executor.python, log.child({ component: 'job-launcher' }), executor.nice),
     jobs: new JobRegistry(path.join(executor.workDir, JOBS_DIR), log),
     workDir: executor.workDir,
     identity,

@@ -37,6 +37,8 @@ export const LAUNCHER_SOURCE = String.raw`
 import json, os, signal, socket, subprocess, sys, threading
 
 CHANNEL = int(os.environ['NODE_CHANNEL_FD'])
+# Jobs inherit the launcher's niceness: the agent's own work (dispatch, pushes, heartbeats) goes first.
+os.nice(int(os.environ.get('RPS_JOB_NICE', '0')))
 chan = socket.socket(fileno=os.dup(CHANNEL))
 devnull = os.open(os.devnull, os.O_RDWR)
 # fd 3 stays taken, so no socket lands there: each job's fd 3 is put there for its spawn only.
@@ -161,6 +163,8 @@ export class JobLauncher implements JobSpawner {
   constructor(
     private readonly python: string,
     private readonly logger: Logger,
+    /** Added to the agent's niceness for the jobs (0-19, `agent.executor.nice`). */
+    private readonly nice = 0,
   ) {}
 
   spawn(
@@ -192,7 +196,7 @@ export class JobLauncher implements JobSpawner {
     if (this.child) return this.child;
     const child = spawn(this.python, ['-c', LAUNCHER_SOURCE], {
       // Nothing of the agent's environment (the Redis URL is a secret); jobs get their own.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', RPS_JOB_NICE: String(this.nice) },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
     });
