@@ -6,8 +6,9 @@ import { Histogram, type Registry } from 'prom-client';
  * wall clock):
  *
  * - `queue`: job added -> the processor has it (BullMQ pickup);
- * - `ack`: waiting for the gateway's acknowledgement of the submit;
- * - `claim`: the `dispatch` compare-and-set;
+ * - `ack`: the `dispatch` compare-and-set, retried while the gateway has not
+ *   acknowledged the submit (one script: run-claim-3.lua);
+ * - `claim`: taking over a re-delivered job (usually nothing);
  * - `load`: reading and validating the run request;
  * - `prepare`: task cache lookup (or build), the run folder;
  * - `start`: the `start` compare-and-set and its `running` event;
