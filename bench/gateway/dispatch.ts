@@ -4,19 +4,22 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { QueueEvents } from 'bullmq';
 import { Pool } from 'undici';
 import {
   createRedis,
   createRedisKeys,
   closeRedis,
-  isFinalState,
+  QUEUES,
   runStateMessageSchema,
   waitForRedis,
 } from '@rps/common';
 import { freePort, testLogger } from '@rps/common/testing';
 import type { BenchEnv } from './run';
 
-const AGENT_MAIN = path.resolve(__dirname, '../../../packages/peer-agent/dist/main.js');
+// BENCH_AGENT_MAIN: another build of the agent (e.g. an older commit's), to compare in the same conditions.
+const AGENT_MAIN =
+  process.env.BENCH_AGENT_MAIN ?? path.resolve(__dirname, '../../../packages/peer-agent/dist/main.js');
 const AGENTS = 2;
 const CAPACITY = 4;
 
@@ -38,9 +41,17 @@ function archive(): number[] {
   return [...tar];
 }
 
-async function startAgents(env: BenchEnv, sinkUrl: string, workRoot: string): Promise<ChildProcess[]> {
-  const agents: ChildProcess[] = [];
+interface Agent {
+  child: ChildProcess;
+  adminPort: number;
+}
+
+async function startAgents(env: BenchEnv, sinkUrl: string, workRoot: string): Promise<Agent[]> {
+  const agents: Agent[] = [];
+  // BENCH_AGENT_NODE_ARGS: extra node flags for the agents (e.g. --cpu-prof --cpu-prof-dir=DIR).
+  const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
   for (let i = 1; i <= AGENTS; i++) {
+    const adminPort = await freePort();
     const config = env.pki.write(
       `agent-${i}.yaml`,
       JSON.stringify({
@@ -50,7 +61,7 @@ async function startAgents(env: BenchEnv, sinkUrl: string, workRoot: string): Pr
           id: `bench-${i}`,
           address: '127.0.0.1',
           capacity: CAPACITY,
-          admin: { host: '127.0.0.1', port: await freePort() },
+          admin: { host: '127.0.0.1', port: adminPort },
           executor: {
             kind: 'builtin',
             workDir: path.join(workRoot, `a${i}`),
@@ -62,20 +73,98 @@ async function startAgents(env: BenchEnv, sinkUrl: string, workRoot: string): Pr
         },
       }),
     );
-    agents.push(
-      spawn(process.execPath, [AGENT_MAIN], {
-        env: { ...process.env, RPS_CONFIG: config },
-        stdio: 'inherit',
-      }),
-    );
+    const child = spawn(process.execPath, [...nodeArgs, AGENT_MAIN], {
+      env: { ...process.env, RPS_CONFIG: config },
+      stdio: 'inherit',
+    });
+    agents.push({ child, adminPort });
   }
   return agents;
 }
 
+/** Per phase of `rps_agent_run_phase_seconds` (peer-agent run-timings.ts), summed over the agents. */
+type PhaseTotals = Map<string, { sum: number; count: number; buckets: Map<number, number> }>;
+
+/** An agent's /metrics; tried a few times (a loaded machine can drop one request). */
+async function metricsOf(port: number): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function phaseTotals(agents: Agent[]): Promise<PhaseTotals> {
+  const totals: PhaseTotals = new Map();
+  const pattern = /^rps_agent_run_phase_seconds_(sum|count|bucket)\{([^}]*)\} (\S+)$/;
+  for (const agent of agents) {
+    const text = await metricsOf(agent.adminPort);
+    for (const line of text.split('\n')) {
+      const m = pattern.exec(line);
+      if (!m) continue;
+      const labels = new Map([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
+      const phase = labels.get('phase') ?? '';
+      const entry = totals.get(phase) ?? { sum: 0, count: 0, buckets: new Map<number, number>() };
+      totals.set(phase, entry);
+      const value = Number(m[3]);
+      if (m[1] === 'sum') entry.sum += value;
+      else if (m[1] === 'count') entry.count += value;
+      else {
+        const le = labels.get('le') === '+Inf' ? Infinity : Number(labels.get('le'));
+        entry.buckets.set(le, (entry.buckets.get(le) ?? 0) + value);
+      }
+    }
+  }
+  return totals;
+}
+
+/**
+ * Where the runs' time went on the agents, between two readings: per phase
+ * the mean and the histogram bucket bounds under which half and 99 % of the
+ * runs fell (ms). The phases follow each other; their meaning is in
+ * run-timings.ts (`queue` starts when the gateway added the job, before its 200).
+ */
+function phaseBreakdown(before: PhaseTotals, after: PhaseTotals) {
+  const out: Record<string, { meanMs: number; p50UnderMs: number; p99UnderMs: number }> = {};
+  for (const [phase, a] of after) {
+    const b = before.get(phase);
+    const count = a.count - (b?.count ?? 0);
+    if (count <= 0) continue;
+    const bound = (q: number) => {
+      for (const le of [...a.buckets.keys()].sort((x, y) => x - y)) {
+        if (a.buckets.get(le)! - (b?.buckets.get(le) ?? 0) >= q * count) return le * 1000;
+      }
+      return Infinity;
+    };
+    out[phase] = {
+      meanMs: Math.round(((a.sum - (b?.sum ?? 0)) / count) * 10_000) / 10,
+      p50UnderMs: bound(0.5),
+      p99UnderMs: bound(0.99),
+    };
+  }
+  return out;
+}
+
+function quantiles(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) =>
+    Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 10) / 10;
+  return { p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), maxMs: at(1) };
+}
+
 /**
  * POST answered -> run started on an agent (its `running` event), per run,
- * with runs submitted at up to `ratePerSecond`, each only when a slot is free
- * (a run holds its slot from the POST to its final state). The first run of the task builds its environment and is not counted.
+ * with runs submitted at up to `ratePerSecond`, each only when a slot is free:
+ * a run holds its slot from the POST until the agent's worker has completed
+ * its job (BullMQ's `completed` event: final state recorded, final pushes
+ * queued, slot given back), which is what decides whether the next job can
+ * be taken at once. The first run of the task builds its environment and is
+ * not counted. Also printed: how late this process saw the `running` events
+ * (receipt against the agent's own stamp, whole ms), and the agents' own
+ * phase breakdown (rps_agent_run_phase_seconds).
  */
 export async function dispatchLatency(env: BenchEnv, options: { runs: number; ratePerSecond: number }) {
   if (!fs.existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} missing: npm run build`);
@@ -86,19 +175,35 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
   const agents = await startAgents(env, `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, workRoot);
   const sub = createRedis({ url: env.redis.url, role: 'worker', name: 'bench-sub', logger: testLogger() });
   await waitForRedis(sub);
+  const keys = createRedisKeys(env.prefix);
   const started = new Map<number, () => void>();
-  // Runs posted and not ended yet: a slot is busy from the POST until the run's final state.
+  const lags: number[] = [];
+  // Runs posted whose job is not completed yet.
   let busy = 0;
   let slotFreed: (() => void) | null = null;
-  await sub.subscribe(createRedisKeys(env.prefix).runEvents());
+  const completed = new Map<string, () => void>();
+  await sub.subscribe(keys.runEvents());
   sub.on('message', (_channel: string, raw: string) => {
     const event = runStateMessageSchema.safeParse(JSON.parse(raw));
-    if (event.success && event.data.state === 'running') started.get(event.data.runId)?.();
-    if (event.success && isFinalState(event.data.state) && event.data.runId > 1) {
-      busy--;
-      slotFreed?.();
-    }
+    if (!event.success || event.data.state !== 'running') return;
+    const resolve = started.get(event.data.runId);
+    if (!resolve) return;
+    lags.push(Date.now() - event.data.at);
+    resolve();
   });
+  const events = new QueueEvents(QUEUES.runs, {
+    connection: { url: env.redis.url },
+    prefix: keys.bullPrefix,
+  });
+  const jobEnded = ({ jobId }: { jobId: string }) => {
+    const done = completed.get(jobId);
+    if (!done) return;
+    completed.delete(jobId);
+    done();
+  };
+  events.on('completed', jobEnded);
+  events.on('failed', jobEnded);
+  await events.waitUntilReady();
   const pool = new Pool(`https://127.0.0.1:${env.port}`, {
     connections: 4,
     connect: { ca: env.pki.ca.cert, cert: env.pki.client.cert, key: env.pki.client.key },
@@ -137,8 +242,14 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
     started.delete(runId);
     return performance.now() - answered;
   };
+  /** Resolves once the run's job (first execution) is completed by its agent. */
+  const jobDone = (runId: number) => new Promise<void>((resolve) => completed.set(`run-${runId}-1`, resolve));
   try {
+    const first = jobDone(1);
     await one(1); // builds the task environment once
+    await first;
+    lags.length = 0;
+    const before = await phaseTotals(agents);
     const latencies: number[] = [];
     const inFlight: Array<Promise<void>> = [];
     const intervalMs = 1000 / options.ratePerSecond;
@@ -149,15 +260,19 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
       // Free slots only: the figure is dispatch, not waiting in the queue for a slot.
       while (busy >= slots) await new Promise<void>((r) => (slotFreed = r));
       busy++;
+      const ended = jobDone(runId).then(() => {
+        busy--;
+        slotFreed?.();
+      });
       inFlight.push(one(runId).then((ms) => void latencies.push(ms)));
+      inFlight.push(ended);
       due += intervalMs;
       await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
     }
     await Promise.all(inFlight);
     const achievedPerSecond = Math.round((options.runs / (performance.now() - began)) * 1000);
-    latencies.sort((a, b) => a - b);
-    const at = (p: number) =>
-      Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! * 10) / 10;
+    const phases = phaseBreakdown(before, await phaseTotals(agents));
+    const lag = quantiles(lags);
     return {
       runs: latencies.length,
       agents: AGENTS,
@@ -165,17 +280,20 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
       ratePerSecond: options.ratePerSecond,
       // Below ratePerSecond when runs took longer than slots / rate: posting waited for free slots.
       achievedPerSecond,
-      p50Ms: at(0.5),
-      p90Ms: at(0.9),
-      p99Ms: at(0.99),
-      maxMs: at(1),
+      ...quantiles(latencies),
+      eventLagP50Ms: lag.p50Ms,
+      eventLagP99Ms: lag.p99Ms,
+      phases,
     };
   } finally {
     await pool.close();
+    await events.close();
     await closeRedis(sub);
-    for (const agent of agents) agent.kill('SIGTERM');
+    for (const agent of agents) agent.child.kill('SIGTERM');
     await Promise.all(
-      agents.map((a) => new Promise((r) => (a.exitCode !== null ? r(null) : a.once('exit', r)))),
+      agents.map(
+        ({ child }) => new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r))),
+      ),
     );
     sink.close();
     fs.rmSync(workRoot, { recursive: true, force: true });

@@ -2,8 +2,10 @@ import type { Queue, Worker } from 'bullmq';
 import type { OutboxDrainer } from '@rps/common';
 import type { Logger } from 'pino';
 import type { AgentOptions } from './agent.options';
+import type { Executor } from './executors/executor';
 import type { ActiveRuns } from './services/active-runs';
 import type { ControlService } from './services/control.service';
+import type { FinalPushes } from './services/final-pushes.service';
 import type { IvisPushClient } from './services/ivis-push.client';
 import type { OrphanRuns } from './services/orphan-runs.service';
 import type { Registration } from './services/registration.service';
@@ -24,6 +26,8 @@ export interface AgentParts {
   drainer: Pick<OutboxDrainer, 'start' | 'stop' | 'drainOwnedBy'>;
   pushClient: IvisPushClient;
   active: ActiveRuns;
+  executor: Pick<Executor, 'close'>;
+  finals: Pick<FinalPushes, 'settled'>;
   options: Pick<AgentOptions, 'shutdownRunsTimeoutMs' | 'outboxDrainMs'>;
   logger: Logger;
 }
@@ -119,12 +123,15 @@ export class AgentRuntime {
     const idle = await this.runsEnded();
     if (!idle) logger.warn({ active: active.size }, 'runs did not end in time');
     await runWorker.close(!idle);
+    // Final pushes of ended runs still waiting for their in-run pushes: queued before the queues close.
+    await this.parts.finals.settled();
     await drainer.stop();
     pushClient.close();
     await pushWorker.close();
     await control.stop();
     await registration.markStopped();
     await Promise.all([queue.close(), pushQueue.close()]);
+    this.parts.executor.close?.();
     logger.info('agent stopped');
   }
 

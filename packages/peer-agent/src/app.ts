@@ -35,6 +35,7 @@ import { OrphanRuns } from './services/orphan-runs.service';
 import { Registration } from './services/registration.service';
 import { RunLifecycle } from './services/run-lifecycle.service';
 import { ReporterFactory } from './services/run-reporter.factory';
+import { RunTimings } from './services/run-timings';
 import { ControlStore } from './stores/control.store';
 import { PeerStore } from './stores/peer.store';
 import { RunLedger } from './stores/run-ledger.store';
@@ -152,12 +153,14 @@ export function createService(deps: AgentServiceDeps): AgentService {
   });
   // The runtime needs the parts built here, and some parts call it back: a holder breaks the cycle.
   const late: { runtime?: AgentRuntime } = {};
-  const runWorker = createRunWorker(
-    createRunProcessor(lifecycle, { accepting: () => late.runtime?.isAccepting() ?? false }, logger),
-    agent.capacity,
-    options,
-    bullDeps,
+  const runProcessor = createRunProcessor(
+    lifecycle,
+    { accepting: () => late.runtime?.isAccepting() ?? false },
+    logger,
+    new RunTimings(registry),
   );
+  const runWorker = createRunWorker(runProcessor.process, agent.capacity, options, bullDeps);
+  runWorker.on('completed', (job) => runProcessor.completed(job.id));
   const onGivenUp = (kind: string) => givenUp.inc({ kind });
   const pushWorker = createPushWorker(
     createPushProcessor(pushClient, logger, onGivenUp),
@@ -206,6 +209,8 @@ export function createService(deps: AgentServiceDeps): AgentService {
     drainer,
     pushClient,
     active,
+    executor,
+    finals,
     options,
     logger,
   });

@@ -103,6 +103,10 @@ describeAsRoot('job isolation (needs root: skipped when not run as root)', () =>
   it('when a job runs then it is the job user with no groups, a clean environment and its own writable folder', async () => {
     const result = await run({ act: 'none' });
     expect(result.status).toBe(RemoteRunState.SUCCESS);
+    // agent.executor.nice (default 10) on top of the agent's own niceness (field 19 of its /proc stat).
+    const stat = fs.readFileSync(`/proc/${agent.child.pid}/stat`, 'utf8');
+    const agentNice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    expect(result.output).toContain(`nice ${Math.min(19, agentNice + 10)}\n`);
     const uid = Number(/uid (\d+)/.exec(result.output)?.[1]);
     expect(uid).toBeGreaterThan(0);
     expect(result.output).toMatch(/gid \d+ groups \[\]\n/);

@@ -182,6 +182,8 @@ export function createConfigSchema(baseDir: string) {
         .default('rps-job'),
       /** Development only: an agent that is not root runs jobs as its own user (no isolation by user). */
       allowSameUser: z.boolean().default(false),
+      /** Added to the agent's niceness for job processes, so the agent's own work is not starved by its jobs (0: none). */
+      nice: z.number().int().min(0).max(19).default(10),
       /** What one job may use; null switches a limit off (docs/peer-agent.md, "Isolation of jobs"). */
       limits: z
         .strictObject({

@@ -6,6 +6,7 @@ import type { AgentOptions } from '../agent.options';
 import type { IvisPushClient } from '../services/ivis-push.client';
 import { BuildCache } from './builtin/build-cache';
 import { BuiltinExecutor } from './builtin/builtin.executor';
+import { JobLauncher } from './builtin/job-launcher';
 import { JobRegistry } from './builtin/job-registry';
 import { findSandboxTools, readHardLimits } from './builtin/job-sandbox';
 import { interpreterPaths, resolveJobIdentity, type AgentIds } from './builtin/job-user';
@@ -66,6 +67,7 @@ export function createExecutor(
     ivis: agent.ivis,
     stopGraceMs: options.stopGraceMs,
     stderrTailBytes: options.stderrTailBytes,
+    spawner: new JobLauncher(executor.python, log.child({ component: 'job-launcher' }), executor.nice),
     jobs: new JobRegistry(path.join(executor.workDir, JOBS_DIR), log),
     workDir: executor.workDir,
     identity,

@@ -85,4 +85,6 @@ export interface Executor {
   deleteTask(taskId: number): Promise<void>;
   /** A run a previous incarnation of the agent started: make sure it does not go on (best effort). */
   abandon(runId: number): Promise<void>;
+  /** The agent stops: helpers the executor started go (running jobs are not touched). */
+  close?(): void;
 }

@@ -1,5 +1,6 @@
 import type { RunHandle } from '../executors/executor';
 import type { RunReporter } from './run-reporter.service';
+import type { RunMarks } from './run-timings';
 
 /**
  * Why a run is being ended from outside: `stop` (IVIS-core asked), `shutdown`
@@ -18,6 +19,8 @@ export interface ActiveRun {
   handle?: RunHandle;
   reporter?: RunReporter;
   stop?: StopKind;
+  /** Where the run's time goes (run-timings.ts). */
+  marks?: RunMarks;
 }
 
 /** What {@link ActiveRuns.requestStop} did. */

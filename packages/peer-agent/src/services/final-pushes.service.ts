@@ -27,14 +27,26 @@ export interface FinalPushesDeps {
  * which whichever push worker is alive delivers them with retries. If the
  * agent dies in between, any push worker queues them from the outbox once
  * they are due (twice the wait: by then this agent's in-run pushes are over).
+ *
+ * The waiting and queueing after the record go on in the background
+ * ({@link settled}): the record is what makes the pushes durable, and the
+ * run's slot is free for the next run as soon as it is written.
  */
 export class FinalPushes {
+  private readonly deliveries = new Set<Promise<void>>();
+
   constructor(private readonly deps: FinalPushesDeps) {}
+
+  /** Resolves once the final pushes recorded so far are queued (or left to the outbox drain). */
+  async settled(): Promise<void> {
+    while (this.deliveries.size > 0) await Promise.all([...this.deliveries]);
+  }
 
   /**
    * Applies `report.event` (with `options`) and, in the same step, the
    * report's pushes as `reporter` builds them (none when the executor's own
-   * runner pushes and `force` is off).
+   * runner pushes and `force` is off). Resolves once recorded; the pushes
+   * are queued once the run's in-run pushes have settled ({@link settled}).
    */
   async end(
     report: FinalReport,
@@ -64,13 +76,17 @@ export class FinalPushes {
       await this.deps.outbox.remove(entry.jobId);
       return applied;
     }
-    await reporter.quiesce(waitMs);
-    try {
-      await this.deps.drainer.drainOne(entry.jobId);
-    } catch (err) {
-      // Still in the outbox: the periodic drain (here or elsewhere) queues it once due.
-      logger.warn({ runId: report.runId, err: String(err) }, 'final pushes not queued yet');
-    }
+    const delivery = (async () => {
+      await reporter.quiesce(waitMs);
+      try {
+        await this.deps.drainer.drainOne(entry.jobId);
+      } catch (err) {
+        // Still in the outbox: the periodic drain (here or elsewhere) queues it once due.
+        logger.warn({ runId: report.runId, err: String(err) }, 'final pushes not queued yet');
+      }
+    })();
+    this.deliveries.add(delivery);
+    void delivery.finally(() => this.deliveries.delete(delivery));
     return applied;
   }
 }

@@ -1,4 +1,4 @@
-import type { RunJobData, RunRecord } from '@rps/common';
+import type { ApplyResult, RunJobData, RunRecord } from '@rps/common';
 import type { Logger } from 'pino';
 import type { RunLedger } from '../stores/run-ledger.store';
 
@@ -29,20 +29,21 @@ const ACK_POLL_FIRST_MS = 1;
 const ACK_POLL_MAX_MS = 10;
 
 /**
- * Waits while the run's execution is pending (its submit not yet
- * acknowledged by the gateway). True when it may be claimed. Reading first
- * and claiming after is safe: an execution's pending mark is only ever
- * cleared, never set again, so "not pending" cannot turn stale.
+ * `dispatch` of the run's execution, retried while it is pending (its submit
+ * not yet acknowledged by the gateway): one script does the look and the
+ * compare-and-set (RunLedger.claim). `pending` once `waitMs` has passed.
  */
-async function acknowledged(ledger: RunLedger, data: RunJobData, waitMs: number): Promise<boolean> {
+async function dispatchAcknowledged(
+  ledger: RunLedger,
+  data: RunJobData,
+  peerId: string,
+  waitMs: number,
+): Promise<ApplyResult | 'pending'> {
   const until = Date.now() + waitMs;
   let pause = ACK_POLL_FIRST_MS;
   for (;;) {
-    const record = await ledger.get(data.runId);
-    const pending =
-      record?.state === 'queued' && record.execution === data.execution && record.pendingSince !== '';
-    if (!pending) return true;
-    if (Date.now() >= until) return false;
+    const result = await ledger.claim(data.runId, data.execution, peerId);
+    if (result !== 'pending' || Date.now() >= until) return result;
     await new Promise((r) => setTimeout(r, pause));
     pause = Math.min(ACK_POLL_MAX_MS, pause * 2);
   }
@@ -71,12 +72,14 @@ export async function claimRun(
   peerId: string,
   logger: Logger,
   ackWaitMs = SUBMIT_ACK_WAIT_MS,
+  onAcknowledged?: () => void,
 ): Promise<Claim> {
   const { runId, execution } = data;
-  if (!(await acknowledged(ledger, data, ackWaitMs))) {
+  const first = await dispatchAcknowledged(ledger, data, peerId, ackWaitMs);
+  if (first === 'pending') {
     return { ok: false, reason: 'submit never acknowledged by the gateway; reconciliation fails it' };
   }
-  const first = await ledger.apply(runId, 'dispatch', { execution, peerId });
+  onAcknowledged?.();
   if (first.ok) return { ok: true };
   if (first.state !== 'dispatched' && first.state !== 'running') return { ok: false, reason: first.reason };
   const record = await ledger.get(runId);

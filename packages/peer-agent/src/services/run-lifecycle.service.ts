@@ -11,6 +11,7 @@ import type { OrphanRuns } from './orphan-runs.service';
 import { OutputRecorder } from './output-recorder.service';
 import { claimRun } from './run-claim.service';
 import { MESSAGES, type ReporterFactory } from './run-reporter.factory';
+import type { RunMarks } from './run-timings';
 import type { RunReporter } from './run-reporter.service';
 
 export interface RunLifecycleDeps {
@@ -38,20 +39,26 @@ export type ProcessOutcome = RunOutcome;
 export class RunLifecycle {
   constructor(private readonly deps: RunLifecycleDeps) {}
 
-  async process(data: RunJobData): Promise<ProcessOutcome> {
+  /** `marks`: where the run's time goes (run-timings.ts), marked as it goes. */
+  async process(data: RunJobData, marks?: RunMarks): Promise<ProcessOutcome> {
     const { active, ledger, peerId, logger } = this.deps;
     const log = logger.child({ runId: data.runId, execution: data.execution });
     // A second delivery while this process still handles the run (its lock lapsed): the first one carries on.
     if (active.has(data.runId)) return this.count('skipped');
     const run = active.add(data.runId, data.execution);
+    run.marks = marks;
+    // Read while the claim goes on (one round trip less before the start); unused if the claim fails.
+    const request = ledger.request(data.runId);
+    request.catch(() => undefined);
     try {
-      const claim = await claimRun(ledger, data, peerId, log);
+      const claim = await claimRun(ledger, data, peerId, log, undefined, () => marks?.mark('ack'));
+      marks?.mark('claim');
       if (!claim.ok) {
         log.info({ reason: claim.reason }, 'run job skipped');
         if (claim.orphan) await this.deps.orphans.close(claim.orphan, 'fail', MESSAGES.agentRestarted);
         return this.count('skipped');
       }
-      return this.count(await this.execute(run, log));
+      return this.count(await this.execute(run, request, log));
     } finally {
       active.remove(run);
     }
@@ -62,8 +69,13 @@ export class RunLifecycle {
     return outcome;
   }
 
-  private async execute(run: ActiveRun, log: Logger): Promise<ProcessOutcome> {
-    const loaded = await this.load(run);
+  private async execute(
+    run: ActiveRun,
+    request: Promise<Buffer | null>,
+    log: Logger,
+  ): Promise<ProcessOutcome> {
+    const loaded = await this.load(run, request);
+    run.marks?.mark('load');
     if (typeof loaded === 'string') {
       const reporter = await this.bareReporter(run);
       return this.endUnstarted(run, 'fail', loaded, reporter);
@@ -81,6 +93,7 @@ export class RunLifecycle {
       log.warn({ err: errText(err) }, 'run build failed');
       return this.endUnstarted(run, 'fail', errText(err), reporter);
     }
+    run.marks?.mark('prepare');
     try {
       if (run.stop) return await this.stoppedBeforeStart(run, reporter);
       return await this.runStarted(run, prepared, reporter, log);
@@ -99,6 +112,7 @@ export class RunLifecycle {
       peerId,
       fields: { startedAt, ...phase },
     });
+    run.marks?.mark('start');
     if (!started.ok) {
       // Stopped, deleted or taken over meanwhile: whoever changed it reports it.
       log.info({ reason: started.reason }, 'run not started');
@@ -119,6 +133,7 @@ export class RunLifecycle {
         .catch((err: unknown) => log.warn({ err: errText(err) }, 'running phase not recorded'));
     };
     run.handle = prepared.start({ onOutput: (chunk) => recorder.write(chunk), onRunning });
+    run.marks?.mark('spawn');
     run.phase = 'running';
     log.info('run started');
     reporter.running(startedAt);
@@ -128,6 +143,7 @@ export class RunLifecycle {
     const result = await run.handle.done;
     run.phase = 'finishing';
     await recorder.close();
+    run.marks?.mark('job');
     return this.endStarted(run, result, { startedAt, output: recorder.text() }, reporter, log);
   }
 
@@ -179,6 +195,7 @@ export class RunLifecycle {
         ? async () => ((await this.runnerPushAcknowledged(run, result, log)) ? 'cancel' : undefined)
         : undefined,
     );
+    run.marks?.mark('final');
     if (!applied.ok) {
       log.warn({ reason: applied.reason }, 'final state refused; not pushing');
       reporter.suppress();
@@ -226,13 +243,23 @@ export class RunLifecycle {
     return event === 'stop' ? 'stopped' : 'failed';
   }
 
-  /** The run's request body, parsed; a string is the failure message. */
-  private async load(run: ActiveRun): Promise<{ exRun: ExecutorRun; reporter: RunReporter } | string> {
-    const [raw, record] = await Promise.all([
-      this.deps.ledger.request(run.runId),
-      this.deps.ledger.get(run.runId),
-    ]);
-    if (!raw || !record) return 'Remote run failed: the run request is missing';
+  /**
+   * The run's request body (`request`, read during the claim), parsed; a
+   * string is the failure message. A run deleted since the claim is caught
+   * by the `start` compare-and-set.
+   */
+  private async load(
+    run: ActiveRun,
+    request: Promise<Buffer | null>,
+  ): Promise<{ exRun: ExecutorRun; reporter: RunReporter } | string> {
+    let raw: Buffer | null;
+    try {
+      raw = await request;
+    } catch {
+      // The read failed (Redis gone meanwhile): once more, now that the run is ours.
+      raw = await this.deps.ledger.request(run.runId);
+    }
+    if (!raw) return 'Remote run failed: the run request is missing';
     let json: unknown;
     try {
       json = JSON.parse(raw.toString('utf8'));

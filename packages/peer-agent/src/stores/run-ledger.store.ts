@@ -1,19 +1,31 @@
+import path from 'node:path';
 import type { Redis } from 'ioredis';
 import {
+  loadLuaScript,
   RunStore,
+  transition,
   type ApplyOptions,
   type ApplyResult,
   type RedisKeys,
   type RunEvent,
   type RunRecord,
+  type RunState,
   type RunStateMessage,
 } from '@rps/common';
 import type { Logger } from 'pino';
 
+const CLAIM_SCRIPT = loadLuaScript(path.join(__dirname, '../../lua'), 'run-claim');
+const CLAIM_COMMAND = 'rpsAgentRunClaim';
+
+interface ClaimScripts {
+  rpsAgentRunClaim(...args: Array<string | number>): Promise<[number, string, string]>;
+}
+
 /**
  * The agent's view of run records: every state change goes through common's
  * {@link RunStore} (the atomic compare-and-set) and, when it succeeds, is
- * announced on `keys.runEvents()` for dashboards and tests.
+ * announced on `keys.runEvents()` for dashboards and tests (sent at once,
+ * its reply not waited for).
  */
 export class RunLedger {
   private readonly runs: RunStore;
@@ -24,11 +36,44 @@ export class RunLedger {
     private readonly logger: Logger,
   ) {
     this.runs = new RunStore(redis, keys);
+    if (!(CLAIM_COMMAND in redis)) redis.defineCommand(CLAIM_COMMAND, CLAIM_SCRIPT);
+  }
+
+  /**
+   * `dispatch` of one execution to `peerId` (as {@link apply} would do it),
+   * unless that execution is still pending (its submit not acknowledged by
+   * the gateway): then `pending` and nothing changes (run-claim-3.lua).
+   */
+  async claim(runId: number, execution: number, peerId: string): Promise<ApplyResult | 'pending'> {
+    const to = transition('queued', 'dispatch');
+    if (!to.ok) throw new Error(to.reason);
+    const [code, state, current] = await (this.redis as unknown as ClaimScripts).rpsAgentRunClaim(
+      this.keys.run(runId),
+      this.keys.runIndex(),
+      this.keys.peerRuns(peerId),
+      String(execution),
+      peerId,
+      String(Date.now()),
+      to.to,
+    );
+    if (code === 2) return 'pending';
+    if (code === 1) {
+      void this.announce(runId, execution, to.to, 'dispatch', peerId);
+      return { ok: true, state: to.to, execution };
+    }
+    if (state === '') return { ok: false, reason: `run ${runId} does not exist`, state: null };
+    const legal = transition(state as RunState, 'dispatch');
+    const reason = legal.ok
+      ? `run ${runId} is held by another peer or execution (now execution ${current})`
+      : legal.reason;
+    return { ok: false, reason, state: state as RunState };
   }
 
   async apply(runId: number, event: RunEvent, options: ApplyOptions): Promise<ApplyResult> {
     const result = await this.runs.apply(runId, event, options);
-    if (result.ok) await this.announce(runId, result.execution, result.state, event, options.peerId);
+    // Not awaited: the message is sent right after the change on the same connection (so messages
+    // keep their order), and the caller (e.g. a job about to be started) need not wait for its reply.
+    if (result.ok) void this.announce(runId, result.execution, result.state, event, options.peerId);
     return result;
   }
 

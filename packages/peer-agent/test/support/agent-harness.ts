@@ -157,6 +157,7 @@ export async function startTestAgent(
       ivisWheelDir: null,
       runAs: TEST_JOB_USER,
       allowSameUser: true,
+      nice: 10,
       limits: { ...DEFAULT_JOB_LIMITS, ...setup.limits },
     },
     ivis: {

@@ -17,6 +17,7 @@ with open(os.path.join(os.environ["TMPDIR"], "tmp.txt"), "w") as f:
     f.write("mine too")
 print("own dir ok pid %d" % os.getpid(), flush=True)
 print("uid %d gid %d groups %s" % (os.getuid(), os.getgid(), os.getgroups()), flush=True)
+print("nice %d" % os.nice(0), flush=True)
 print("env " + ",".join(sorted(os.environ)), flush=True)
 if act == "read":
     print(open(p["path"]).read()[:100], flush=True)

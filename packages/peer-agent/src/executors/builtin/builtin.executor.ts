@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { BuildFailure, type Executor, type ExecutorRun, type PreparedRun, type RunIo } from '../executor';
 import path from 'node:path';
+import type { JobSpawner } from './job-launcher';
 import { answerJobRequest, type RunRequestSender } from './job-requests';
 import { JOB_FILE, startJobProcess } from './job-process';
 import type { JobRegistry } from './job-registry';
@@ -19,6 +20,8 @@ export interface BuiltinExecutorOptions {
   ivis: { trustedUrlBase: string; sandboxUrlBase: string; es: { host: string; port: number } };
   stopGraceMs: number;
   stderrTailBytes: number;
+  /** Starts job processes (job-launcher.ts). */
+  spawner: JobSpawner & { close?(): void };
   /** Notes of running job processes, for a later life of the agent to end. */
   jobs: JobRegistry;
   workDir: string;
@@ -78,7 +81,8 @@ export class BuiltinExecutor implements Executor {
       return removed;
     };
     try {
-      await createRunDir(this.options.builder.taskDir(run.taskId), runDir, this.options.identity);
+      const { builder, identity } = this.options;
+      await createRunDir(builder.taskDir(run.taskId), runDir, identity, await builder.tree(run.taskId));
     } catch (err) {
       await removeDir();
       throw new BuildFailure(`Remote Build Failed\nthe run folder could not be made: ${String(err)}`);
@@ -114,6 +118,10 @@ export class BuiltinExecutor implements Executor {
     this.options.jobs.killLeftover(runId);
   }
 
+  close(): void {
+    this.options.spawner.close?.();
+  }
+
   private start(run: ExecutorRun, runDir: string, io: RunIo) {
     const { body } = run;
     const { ivis, builder } = this.options;
@@ -142,6 +150,7 @@ export class BuiltinExecutor implements Executor {
       stopGraceMs: this.options.stopGraceMs,
       stderrTailBytes: this.options.stderrTailBytes,
       logger: this.options.logger.child({ runId: run.runId }),
+      spawner: this.options.spawner,
       onSpawn: (pid) => jobs.record(run.runId, pid),
     });
     void handle.done.finally(() => jobs.forget(run.runId));

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { BuildFailure } from '../executor';
 import { runCommand, type CommandResult } from '../command';
 import type { BuildCache, BuildKey } from './build-cache';
-import { sealTree, VENV_DIR, WORK_DIRS } from './work-dir';
+import { listTaskTree, sealTree, VENV_DIR, WORK_DIRS, type TaskTreeEntry } from './work-dir';
 
 export { VENV_DIR } from './work-dir';
 const ARCHIVE_FILE = '___archive.tar';
@@ -39,6 +39,9 @@ export interface BuildSpec {
  * cannot hold the run forever.
  */
 export class TaskBuilder {
+  /** Per task: the build key its folder was verified against (cache entry and venv), and its tree. */
+  private readonly verified = new Map<number, { hash: string; tree?: Promise<TaskTreeEntry[]> }>();
+
   constructor(private readonly options: TaskBuilderOptions) {}
 
   taskDir(taskId: number): string {
@@ -56,8 +59,28 @@ export class TaskBuilder {
 
   /** Whether the task's current build was made from exactly this spec. */
   async isBuilt(spec: BuildSpec): Promise<boolean> {
-    if (!(await this.options.cache.matches(spec.taskId, this.keyOf(spec)))) return false;
-    return exists(this.pythonOf(spec.taskId));
+    const key = this.keyOf(spec);
+    // Checked once per build: the folder only changes under the task's exclusive lease (build, remove).
+    if (
+      this.verified.get(spec.taskId)?.hash === key.hash &&
+      (await this.options.cache.matches(spec.taskId, key))
+    )
+      return true;
+    if (!(await this.options.cache.matches(spec.taskId, key))) return false;
+    if (!(await exists(this.pythonOf(spec.taskId)))) return false;
+    this.verified.set(spec.taskId, { hash: key.hash });
+    return true;
+  }
+
+  /** The task's files without its venv (listed once per build); the caller holds the task's lease. */
+  tree(taskId: number): Promise<TaskTreeEntry[]> {
+    const entry = this.verified.get(taskId) ?? { hash: '' };
+    this.verified.set(taskId, entry);
+    entry.tree ??= listTaskTree(this.taskDir(taskId)).catch((err: unknown) => {
+      entry.tree = undefined;
+      throw err;
+    });
+    return entry.tree;
   }
 
   /** Builds from scratch; the caller holds the task exclusively. */
@@ -75,6 +98,7 @@ export class TaskBuilder {
       checkStep(what, result, this.options.buildTimeoutMs);
     };
     // Invalidate first: a build that dies halfway must not look cached.
+    this.verified.delete(spec.taskId);
     await this.options.cache.remove(spec.taskId);
     await fs.rm(dir, { recursive: true, force: true });
     await fs.mkdir(dir, { recursive: true });
@@ -117,6 +141,7 @@ export class TaskBuilder {
 
   /** Removes a task's build; the caller holds the task exclusively. */
   async remove(taskId: number): Promise<void> {
+    this.verified.delete(taskId);
     await this.options.cache.remove(taskId);
     await fs.rm(this.taskDir(taskId), { recursive: true, force: true });
   }

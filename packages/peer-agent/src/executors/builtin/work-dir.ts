@@ -84,33 +84,110 @@ export async function sealTree(dir: string): Promise<void> {
   await fsp.chmod(dir, stat.mode & 0o100 ? 0o755 : 0o644);
 }
 
+/** One entry of a built task's folder (its venv left out), as {@link listTaskTree} found it. */
+export interface TaskTreeEntry {
+  /** Path relative to the task folder; a folder comes before what it holds. */
+  rel: string;
+  kind: 'dir' | 'file' | 'symlink';
+  /** A symlink's target, as stored. */
+  target?: string;
+}
+
+/**
+ * What a run folder is copied from: the task's files and folders without
+ * its venv. Sealed (sealTree) and immutable until the next build, so the
+ * builder lists it once per build.
+ */
+export async function listTaskTree(taskDir: string): Promise<TaskTreeEntry[]> {
+  const out: TaskTreeEntry[] = [];
+  const walk = async (rel: string) => {
+    for (const entry of await fsp.readdir(path.join(taskDir, rel), { withFileTypes: true })) {
+      const child = rel === '' ? entry.name : path.join(rel, entry.name);
+      if (child === VENV_DIR) continue;
+      if (entry.isDirectory()) {
+        out.push({ rel: child, kind: 'dir' });
+        await walk(child);
+      } else if (entry.isFile()) {
+        out.push({ rel: child, kind: 'file' });
+      } else if (entry.isSymbolicLink()) {
+        out.push({ rel: child, kind: 'symlink', target: await fsp.readlink(path.join(taskDir, child)) });
+      }
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/**
+ * Up to this many entries, a run folder is made with synchronous calls: each
+ * is a few microseconds of the agent's time on its own disk, while each
+ * asynchronous call waits for a thread-pool thread and then for the event
+ * loop, tens of milliseconds apiece on a busy machine, all before the run
+ * can start. A larger task is copied asynchronously.
+ */
+const SYNC_COPY_MAX_ENTRIES = 64;
+
 /**
  * Creates the run's private folder: a copy of the task's files (not its
- * venv), owned by the job user, mode 0700. The job's cwd, HOME and TMPDIR;
- * what it writes there stays its own and goes away with the run.
+ * venv; `tree` from {@link listTaskTree}), owned by the job user, mode 0700.
+ * The job's cwd, HOME and TMPDIR; what it writes there stays its own and
+ * goes away with the run. One file system call per entry and one per
+ * ownership change.
  */
-export async function createRunDir(taskDir: string, runDir: string, identity: JobIdentity): Promise<void> {
-  await fsp.rm(runDir, { recursive: true, force: true });
-  await fsp.cp(taskDir, runDir, {
-    recursive: true,
-    verbatimSymlinks: true,
-    filter: (source) => source !== path.join(taskDir, VENV_DIR),
-  });
-  if (identity.kind === 'user') await chownTree(runDir, identity.uid, identity.gid);
-  await fsp.chmod(runDir, 0o700);
+export async function createRunDir(
+  taskDir: string,
+  runDir: string,
+  identity: JobIdentity,
+  tree: readonly TaskTreeEntry[],
+): Promise<void> {
+  const ops = tree.length <= SYNC_COPY_MAX_ENTRIES ? syncOps : asyncOps;
+  try {
+    await ops.mkdir(runDir, 0o700);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Left by an earlier execution that was not cleaned up: start afresh.
+    await fsp.rm(runDir, { recursive: true, force: true });
+    await ops.mkdir(runDir, 0o700);
+  }
+  const own = async (target: string) => {
+    // lchown: a symlink from the archive is re-owned itself, never what it points to.
+    if (identity.kind === 'user') await ops.lchown(target, identity.uid, identity.gid);
+  };
+  for (const entry of tree) {
+    const dest = path.join(runDir, entry.rel);
+    // copyFile keeps the file's mode; folders get the mode sealTree gave them.
+    if (entry.kind === 'dir') await ops.mkdir(dest, 0o755);
+    else if (entry.kind === 'file') await ops.copyFile(path.join(taskDir, entry.rel), dest);
+    else await ops.symlink(entry.target ?? '', dest);
+    await own(dest);
+  }
+  await own(runDir);
 }
+
+interface DirOps {
+  mkdir(dir: string, mode: number): unknown;
+  copyFile(from: string, to: string): unknown;
+  symlink(target: string, at: string): unknown;
+  lchown(target: string, uid: number, gid: number): unknown;
+}
+
+const syncOps: DirOps = {
+  mkdir: (dir, mode) => fs.mkdirSync(dir, { mode }),
+  copyFile: (from, to) => fs.copyFileSync(from, to),
+  symlink: (target, at) => fs.symlinkSync(target, at),
+  lchown: (target, uid, gid) => fs.lchownSync(target, uid, gid),
+};
+
+const asyncOps: DirOps = {
+  mkdir: (dir, mode) => fsp.mkdir(dir, { mode }),
+  copyFile: (from, to) => fsp.copyFile(from, to),
+  symlink: (target, at) => fsp.symlink(target, at),
+  lchown: (target, uid, gid) => fsp.lchown(target, uid, gid),
+};
 
 /** Removes a run's folder (its job has ended: the whole process group is gone). */
 export async function removeRunDir(runDir: string): Promise<void> {
   await fsp.rm(runDir, { recursive: true, force: true });
-}
-
-async function chownTree(target: string, uid: number, gid: number): Promise<void> {
-  // lchown: a symlink from the archive is re-owned itself, never what it points to.
-  await fsp.lchown(target, uid, gid);
-  const stat = await fsp.lstat(target);
-  if (!stat.isDirectory()) return;
-  for (const entry of await fsp.readdir(target)) await chownTree(path.join(target, entry), uid, gid);
 }
 
 /** Empties `runs/`: folders an earlier life of the agent left (their jobs are ended by the start-up recovery). */
