@@ -6,7 +6,13 @@ import {
   waitForRedis,
   type RedisKeys,
 } from '@rps/common';
-import { startRedisServer, testLogger, uniquePrefix, type TestRedisServer } from '@rps/common/testing';
+import {
+  startRedisServer,
+  testLogger,
+  uniquePrefix,
+  waitFor,
+  type TestRedisServer,
+} from '@rps/common/testing';
 import type { Redis } from 'ioredis';
 import { claimRun } from '../src/services/run-claim.service';
 import { RunLedger } from '../src/stores/run-ledger.store';
@@ -43,6 +49,25 @@ describe('claimRun against a real Redis', () => {
 
   const submit = (runId: number, pending = false) => store.submit(runId, body, meta, Date.now(), { pending });
 
+  /**
+   * The ledger, counting its reads. A claim that would poll without end (its
+   * wait's deadline broken) fails after `maxReads` reads instead of hanging
+   * until jest's or Stryker's timeout: far more than any wait of these tests
+   * needs, as the pause between two reads grows to 10 ms.
+   */
+  class CountingLedger extends RunLedger {
+    reads = 0;
+    constructor(private readonly maxReads = 1_000_000) {
+      super(redis, keys, logger);
+    }
+    override get(runId: number) {
+      this.reads++;
+      if (this.reads > this.maxReads)
+        return Promise.reject(new Error(`read ${this.reads} times: polling without end`));
+      return super.get(runId);
+    }
+  }
+
   it('when the run is queued then it is dispatched to this peer', async () => {
     await submit(1);
     expect(await claimRun(ledger, job(1), 'peer-a', logger)).toEqual({ ok: true });
@@ -51,7 +76,9 @@ describe('claimRun against a real Redis', () => {
 
   it('when the submit is still pending after the wait then it is not taken and stays queued', async () => {
     await submit(2, true);
-    const claim = await claimRun(ledger, job(2), 'peer-a', logger, 0);
+    // A wait of 0 ms gives up at its first or second look (the clock may not have moved yet).
+    const counting = new CountingLedger(50);
+    const claim = await claimRun(counting, job(2), 'peer-a', logger, 0);
     expect(claim).toMatchObject({ ok: false, reason: expect.stringMatching(/never acknowledged/) as string });
     expect(await ledger.get(2)).toMatchObject({ state: 'queued', peerId: '' });
   });
@@ -63,6 +90,22 @@ describe('claimRun against a real Redis', () => {
     const claim = await claimRun(ledger, job(3, 2), 'peer-a', logger, 0);
     expect(claim).toEqual({ ok: false, reason: expect.not.stringMatching(/never acknowledged/) as string });
     expect(await ledger.get(3)).toMatchObject({ state: 'queued' });
+  });
+
+  it('when the gateway acknowledges while the claim waits then the claim sees it and takes the run', async () => {
+    await submit(11, true);
+    const counting = new CountingLedger();
+    let settled = false;
+    const claim = claimRun(counting, job(11), 'peer-a', logger, 600_000).finally(() => {
+      settled = true;
+    });
+    // Still waiting after a second look: the pending run is polled, not given up on.
+    await waitFor('a second look at the pending run', () => counting.reads >= 2 || settled);
+    expect(settled).toBe(false);
+    expect(await ledger.get(11)).toMatchObject({ state: 'queued', peerId: '' });
+    expect(await store.acknowledge(11, 1, 60_000)).toBe('acked');
+    expect(await claim).toEqual({ ok: true });
+    expect(await ledger.get(11)).toMatchObject({ state: 'dispatched', peerId: 'peer-a', execution: 1 });
   });
 
   it('when the submit is acknowledged then the run is taken', async () => {
