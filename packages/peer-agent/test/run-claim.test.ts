@@ -64,7 +64,7 @@ describe('claimRun against a real Redis', () => {
     afterRead?: (n: number) => Promise<void>;
     /** Runs after change `n` (1-based) was applied. */
     afterApply?: (n: number) => Promise<void>;
-    constructor(private readonly maxReads = 1_000_000) {
+    constructor(public maxReads = 1_000_000) {
       super(redis, keys, logger);
     }
     override async get(runId: number) {
@@ -124,6 +124,8 @@ describe('claimRun against a real Redis', () => {
     expect(settled).toBe(false);
     expect(await ledger.get(11)).toMatchObject({ state: 'queued', peerId: '' });
     expect(await store.acknowledge(11, 1, 60_000)).toBe('acked');
+    // It must see the acknowledgement at its next look: one still polling 50 reads later fails (never hangs).
+    counting.maxReads = counting.reads + 50;
     expect(await claim).toEqual({ ok: true });
     expect(await ledger.get(11)).toMatchObject({ state: 'dispatched', peerId: 'peer-a', execution: 1 });
   });
