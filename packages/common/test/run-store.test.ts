@@ -176,7 +176,7 @@ describe('RunStore against a real Redis', () => {
     }
     const entry = (runId: number) => ({
       jobId: `final-${runId}-1`,
-      data: { runId, pushes: [] },
+      data: { kind: 'sequence' as const, runId, execution: 1, pushes: [] },
       owner: 'p1',
     });
     await store.apply(11, 'succeed', { peerId: 'p1', now: 1000, outbox: { ...entry(11), dueAt: 5000 } });
