@@ -121,6 +121,10 @@ export default {
   // the bound is the dry run's own time per test, times 3, plus 10 s of slack.
   timeoutFactor: 3,
   timeoutMS: 10000,
+  // The first, unmutated run of all the module's tests (with per-test
+  // coverage) takes minutes on a loaded machine (scheduler-sync's liveness
+  // tests and the gateway's property tests passed Stryker's default of 5).
+  dryRunTimeoutMinutes: 30,
   incremental: true,
   incrementalFile: `reports/mutation/${label}.incremental.json`,
   reporters: ['clear-text', 'progress', 'html', 'json'],

@@ -87,8 +87,15 @@ describe('RunStore against a real Redis', () => {
       execution: 1,
     });
     expect(await redis.smembers(keys.peerRuns('p1'))).toEqual(['1']);
-    expect(await store.apply(1, 'start', { peerId: 'p2' })).toMatchObject({ ok: false, state: 'dispatched' });
+    expect(await store.apply(1, 'start', { peerId: 'p2' })).toEqual({
+      ok: false,
+      reason: 'run 1 is held by another peer or execution (now execution 1)',
+      state: 'dispatched',
+    });
     expect(await store.apply(1, 'start', { peerId: 'p1' })).toMatchObject({ ok: true, state: 'running' });
+    // Still the peer's: liveness finds the run in its set, and the record names it.
+    expect(await redis.smembers(keys.peerRuns('p1'))).toEqual(['1']);
+    expect((await store.get(1))?.peerId).toBe('p1');
     const again = await store.apply(1, 'start', { peerId: 'p1' });
     expect(again).toEqual({ ok: false, reason: 'cannot start a run that is running', state: 'running' });
   });
@@ -104,6 +111,10 @@ describe('RunStore against a real Redis', () => {
     });
     expect(done).toEqual({ ok: true, state: 'failed', execution: 1 });
     expect(await redis.smembers(keys.peerRuns('p1'))).toEqual([]);
+    // The record still names the peer that ran it; no final pushes were given, so none are kept.
+    expect((await store.get(3))?.peerId).toBe('p1');
+    expect(await redis.hlen(keys.pushOutbox())).toBe(0);
+    expect(await redis.zcard(keys.pushOutboxDue())).toBe(0);
     const record = (await store.get(3))!;
     expect(toStatusResponse(record, await store.output(3))).toEqual({
       status: 2,
@@ -155,6 +166,67 @@ describe('RunStore against a real Redis', () => {
       reason: 'run 6 does not exist',
       state: null,
     });
+  });
+
+  it('when a final state carries its pushes then the outbox holds them, due at the given time or now', async () => {
+    for (const runId of [11, 12]) {
+      await store.submit(runId, body, meta);
+      await store.apply(runId, 'dispatch', { peerId: 'p1' });
+      await store.apply(runId, 'start', { peerId: 'p1' });
+    }
+    const entry = (runId: number) => ({
+      jobId: `final-${runId}-1`,
+      data: { kind: 'sequence' as const, runId, execution: 1, pushes: [] },
+      owner: 'p1',
+    });
+    await store.apply(11, 'succeed', { peerId: 'p1', now: 1000, outbox: { ...entry(11), dueAt: 5000 } });
+    await store.apply(12, 'succeed', { peerId: 'p1', now: 2000, outbox: entry(12) });
+    expect(JSON.parse((await redis.hget(keys.pushOutbox(), 'final-11-1'))!)).toEqual(entry(11));
+    expect(await redis.zscore(keys.pushOutboxDue(), 'final-11-1')).toBe('5000');
+    expect(await redis.zscore(keys.pushOutboxDue(), 'final-12-1')).toBe('2000');
+  });
+
+  it('when a submit is pending then it is flagged so until acknowledged, and an acknowledgement of another execution changes nothing', async () => {
+    expect(await store.submit(13, body, meta, 1000, { pending: true })).toMatchObject({
+      outcome: 'created',
+      pending: true,
+    });
+    expect((await store.get(13))?.pendingSince).not.toBe('');
+    expect(await store.acknowledge(13, 2, 60_000)).toBe('changed');
+    expect((await store.get(13))?.pendingSince).not.toBe('');
+    expect(await store.acknowledge(13, 1, 60_000)).toBe('acked');
+    expect((await store.get(13))?.pendingSince).toBe('');
+    expect(await store.acknowledge(14, 1, 60_000)).toBe('gone');
+  });
+
+  it('when a pending submit is failed then it is failed with its error, reason and time; a young one is spared on request, an acknowledged one always', async () => {
+    await store.submit(15, body, meta, 1000, { pending: true });
+    const fields = { error: 'Remote run failed: no answer', reason: 'never acknowledged' };
+    // Pending for far less than a minute: spared.
+    expect(await store.failPending(15, 1, { ...fields, minPendingMs: 60_000, now: 3000 })).toBe(false);
+    expect(await store.failPending(15, 2, { ...fields, now: 3000 })).toBe(false);
+    expect((await store.get(15))?.state).toBe('queued');
+    expect(await store.failPending(15, 1, { ...fields, now: 3000 })).toBe(true);
+    expect(await store.get(15)).toMatchObject({
+      state: 'failed',
+      error: 'Remote run failed: no answer',
+      reason: 'never acknowledged',
+      finishedAt: new Date(3000).toISOString(),
+      pendingSince: '',
+    });
+    expect(await redis.zscore(keys.runIndex(), '15')).toBe('3000');
+    await store.submit(16, body, meta, 1000, { pending: true });
+    expect(await store.acknowledge(16, 1, 60_000)).toBe('acked');
+    expect(await store.failPending(16, 1, fields)).toBe(false);
+    expect((await store.get(16))?.state).toBe('queued');
+  });
+
+  it('when output is appended to a live execution then it is kept, even an empty chunk counts as written', async () => {
+    await store.submit(17, body, meta);
+    expect(await store.appendOutput(17, 1, '')).toBe(true);
+    expect(await store.appendOutput(17, 1, 'line\n')).toBe(true);
+    expect(await store.appendOutput(17, 2, 'other execution')).toBe(false);
+    expect(await store.output(17)).toBe('line\n');
   });
 
   it('when Redis restarts with AOF on then accepted runs are still there', async () => {

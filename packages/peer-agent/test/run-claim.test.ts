@@ -6,7 +6,13 @@ import {
   waitForRedis,
   type RedisKeys,
 } from '@rps/common';
-import { startRedisServer, testLogger, uniquePrefix, type TestRedisServer } from '@rps/common/testing';
+import {
+  startRedisServer,
+  testLogger,
+  uniquePrefix,
+  waitFor,
+  type TestRedisServer,
+} from '@rps/common/testing';
 import type { Redis } from 'ioredis';
 import { claimRun } from '../src/services/run-claim.service';
 import { RunLedger } from '../src/stores/run-ledger.store';
@@ -43,15 +49,67 @@ describe('claimRun against a real Redis', () => {
 
   const submit = (runId: number, pending = false) => store.submit(runId, body, meta, Date.now(), { pending });
 
+  /**
+   * The ledger, counting its reads and changes, with hooks where another
+   * process may act in between (a race driven step by step). A claim that
+   * would poll without end (its wait's deadline broken) fails after
+   * `maxReads` reads instead of hanging until jest's or Stryker's timeout:
+   * far more than any wait of these tests needs, as the pause between two
+   * reads grows to 10 ms.
+   */
+  class CountingLedger extends RunLedger {
+    reads = 0;
+    applies: string[] = [];
+    /** Runs after read `n` is taken and before the claim sees it (the value it gets is then stale). */
+    afterRead?: (n: number) => Promise<void>;
+    /** Runs after change `n` (1-based) was applied. */
+    afterApply?: (n: number) => Promise<void>;
+    constructor(public maxReads = 1_000_000) {
+      super(redis, keys, logger);
+    }
+    override async get(runId: number) {
+      this.reads++;
+      if (this.reads > this.maxReads) throw new Error(`read ${this.reads} times: polling without end`);
+      const record = await super.get(runId);
+      await this.afterRead?.(this.reads);
+      return record;
+    }
+    /** The claim's look and dispatch are one script: a read, and a change unless the run is pending. */
+    override async claim(...args: Parameters<RunLedger['claim']>) {
+      this.reads++;
+      if (this.reads > this.maxReads) throw new Error(`read ${this.reads} times: polling without end`);
+      const result = await super.claim(...args);
+      await this.afterRead?.(this.reads);
+      if (result === 'pending') return result;
+      this.applies.push(`dispatch ${result.ok ? 'ok' : 'refused'}`);
+      await this.afterApply?.(this.applies.length);
+      return result;
+    }
+    override async apply(...args: Parameters<RunLedger['apply']>) {
+      const result = await super.apply(...args);
+      this.applies.push(`${args[1]} ${result.ok ? 'ok' : 'refused'}`);
+      await this.afterApply?.(this.applies.length);
+      return result;
+    }
+  }
+  /** A claim of a run that is not pending: it must not wait at all (wait 0), so a claim that wrongly waits fails at once. */
+  const claimNow = (l: RunLedger, data: { runId: number; execution: number }) =>
+    claimRun(l, data, 'peer-a', logger, 0);
+
   it('when the run is queued then it is dispatched to this peer', async () => {
     await submit(1);
-    expect(await claimRun(ledger, job(1), 'peer-a', logger)).toEqual({ ok: true });
+    const counting = new CountingLedger();
+    // The default wait: a run that is not pending is taken at the first look, in one change.
+    expect(await claimRun(counting, job(1), 'peer-a', logger)).toEqual({ ok: true });
+    expect(counting.applies).toEqual(['dispatch ok']);
     expect(await ledger.get(1)).toMatchObject({ state: 'dispatched', peerId: 'peer-a', execution: 1 });
   });
 
   it('when the submit is still pending after the wait then it is not taken and stays queued', async () => {
     await submit(2, true);
-    const claim = await claimRun(ledger, job(2), 'peer-a', logger, 0);
+    // A wait of 0 ms gives up at its first or second look (the clock may not have moved yet).
+    const counting = new CountingLedger(50);
+    const claim = await claimRun(counting, job(2), 'peer-a', logger, 0);
     expect(claim).toMatchObject({ ok: false, reason: expect.stringMatching(/never acknowledged/) as string });
     expect(await ledger.get(2)).toMatchObject({ state: 'queued', peerId: '' });
   });
@@ -65,6 +123,24 @@ describe('claimRun against a real Redis', () => {
     expect(await ledger.get(3)).toMatchObject({ state: 'queued' });
   });
 
+  it('when the gateway acknowledges while the claim waits then the claim sees it and takes the run', async () => {
+    await submit(11, true);
+    const counting = new CountingLedger();
+    let settled = false;
+    const claim = claimRun(counting, job(11), 'peer-a', logger, 600_000).finally(() => {
+      settled = true;
+    });
+    // Still waiting after a second look: the pending run is polled, not given up on.
+    await waitFor('a second look at the pending run', () => counting.reads >= 2 || settled);
+    expect(settled).toBe(false);
+    expect(await ledger.get(11)).toMatchObject({ state: 'queued', peerId: '' });
+    expect(await store.acknowledge(11, 1, 60_000)).toBe('acked');
+    // It must see the acknowledgement at its next look: one still polling 50 reads later fails (never hangs).
+    counting.maxReads = counting.reads + 50;
+    expect(await claim).toEqual({ ok: true });
+    expect(await ledger.get(11)).toMatchObject({ state: 'dispatched', peerId: 'peer-a', execution: 1 });
+  });
+
   it('when the submit is acknowledged then the run is taken', async () => {
     await submit(4, true);
     expect(await store.acknowledge(4, 1, 60_000)).toBe('acked');
@@ -74,7 +150,7 @@ describe('claimRun against a real Redis', () => {
   it('when the job is re-delivered while another peer holds it dispatched then it is taken over', async () => {
     await submit(5);
     expect((await ledger.apply(5, 'dispatch', { execution: 1, peerId: 'peer-old' })).ok).toBe(true);
-    expect(await claimRun(ledger, job(5), 'peer-a', logger)).toEqual({ ok: true });
+    expect(await claimNow(ledger, job(5))).toEqual({ ok: true });
     expect(await ledger.get(5)).toMatchObject({ state: 'dispatched', peerId: 'peer-a' });
     // The old owner's start now fails: the run starts once.
     expect((await ledger.apply(5, 'start', { execution: 1, peerId: 'peer-old' })).ok).toBe(false);
@@ -84,7 +160,7 @@ describe('claimRun against a real Redis', () => {
     await submit(6);
     await ledger.apply(6, 'dispatch', { execution: 1, peerId: 'peer-b' });
     await ledger.apply(6, 'start', { execution: 1, peerId: 'peer-b' });
-    const claim = await claimRun(ledger, job(6), 'peer-a', logger);
+    const claim = await claimNow(ledger, job(6));
     expect(claim).toEqual({ ok: false, reason: 'running on peer-b; liveness decides if that peer is gone' });
     expect(await ledger.get(6)).toMatchObject({ state: 'running', peerId: 'peer-b' });
   });
@@ -93,7 +169,7 @@ describe('claimRun against a real Redis', () => {
     await submit(7);
     await ledger.apply(7, 'dispatch', { execution: 1, peerId: 'peer-a' });
     await ledger.apply(7, 'start', { execution: 1, peerId: 'peer-a' });
-    const claim = await claimRun(ledger, job(7), 'peer-a', logger);
+    const claim = await claimNow(ledger, job(7));
     expect(claim).toMatchObject({
       ok: false,
       reason: 'started in an earlier life of this agent',
@@ -108,7 +184,7 @@ describe('claimRun against a real Redis', () => {
     await ledger.apply(8, 'fail', { execution: 1, peerId: 'peer-b' });
     await submit(8); // execution 2
     await ledger.apply(8, 'dispatch', { execution: 2, peerId: 'peer-b' });
-    const claim = await claimRun(ledger, job(8, 1), 'peer-a', logger);
+    const claim = await claimNow(ledger, job(8, 1));
     expect(claim).toEqual({ ok: false, reason: 'another execution of the run' });
     expect(await ledger.get(8)).toMatchObject({ state: 'dispatched', peerId: 'peer-b', execution: 2 });
   });
@@ -117,12 +193,60 @@ describe('claimRun against a real Redis', () => {
     await submit(9);
     await ledger.apply(9, 'dispatch', { execution: 1, peerId: 'peer-b' });
     await ledger.apply(9, 'stop', { execution: 1, peerId: 'peer-b' });
-    const claim = await claimRun(ledger, job(9), 'peer-a', logger);
-    expect(claim.ok).toBe(false);
+    const claim = await claimNow(ledger, job(9));
+    expect(claim).toEqual({
+      ok: false,
+      reason: 'cannot dispatch a run that is stopped (the run is over; only resubmit applies)',
+    });
     expect(await ledger.get(9)).toMatchObject({ state: 'stopped' });
   });
 
   it('when the run is gone then it is refused', async () => {
-    expect((await claimRun(ledger, job(10), 'peer-a', logger)).ok).toBe(false);
+    expect(await claimNow(ledger, job(10))).toEqual({ ok: false, reason: 'run 10 does not exist' });
+  });
+
+  it('when the run is stopped between the refused dispatch and the re-read then it is refused and stays stopped', async () => {
+    await submit(12);
+    await ledger.apply(12, 'dispatch', { execution: 1, peerId: 'peer-old' });
+    const counting = new CountingLedger();
+    counting.afterApply = async (n) => {
+      if (n === 1) await ledger.apply(12, 'stop', { execution: 1, peerId: 'peer-old' });
+    };
+    expect(await claimNow(counting, job(12))).toEqual({ ok: false, reason: 'run is stopped' });
+    expect(counting.applies).toEqual(['dispatch refused']);
+    expect(await ledger.get(12)).toMatchObject({ state: 'stopped' });
+  });
+
+  it('when a third peer takes the run over between the re-read and the requeue then the requeue names the old owner and is refused', async () => {
+    await submit(13);
+    await ledger.apply(13, 'dispatch', { execution: 1, peerId: 'peer-old' });
+    const counting = new CountingLedger();
+    // The claim's re-read (its second read) says peer-old; peer-c's takeover lands right after it.
+    counting.afterRead = async (n) => {
+      if (n !== 2) return;
+      expect((await ledger.apply(13, 'requeue', { execution: 1, peerId: 'peer-old' })).ok).toBe(true);
+      expect((await ledger.apply(13, 'dispatch', { execution: 1, peerId: 'peer-c' })).ok).toBe(true);
+    };
+    expect(await claimNow(counting, job(13))).toEqual({
+      ok: false,
+      reason: 'run 13 is held by another peer or execution (now execution 1)',
+    });
+    expect(counting.applies).toEqual(['dispatch refused', 'requeue refused']);
+    expect(await ledger.get(13)).toMatchObject({ state: 'dispatched', peerId: 'peer-c' });
+  });
+
+  it('when a third peer dispatches the run between the requeue and the dispatch then the claim is refused and the run stays with that peer', async () => {
+    await submit(14);
+    await ledger.apply(14, 'dispatch', { execution: 1, peerId: 'peer-old' });
+    const counting = new CountingLedger();
+    counting.afterApply = async (n) => {
+      if (n === 2) await ledger.apply(14, 'dispatch', { execution: 1, peerId: 'peer-c' });
+    };
+    expect(await claimNow(counting, job(14))).toEqual({
+      ok: false,
+      reason: 'cannot dispatch a run that is dispatched',
+    });
+    expect(counting.applies).toEqual(['dispatch refused', 'requeue ok', 'dispatch refused']);
+    expect(await ledger.get(14)).toMatchObject({ state: 'dispatched', peerId: 'peer-c' });
   });
 });

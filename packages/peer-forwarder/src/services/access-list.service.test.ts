@@ -71,4 +71,24 @@ describe('AccessList', () => {
     expect(list.check('not-an-ip').allowed).toBe(false);
     expect(list.size).toBe(1);
   });
+  it('when a stopped or removed peer is listed then it is refused but not reported as an unusable address', () => {
+    const list = new AccessList([]);
+    expect(list.replaceAll([peer('s', '10.0.0.1', 'stopped'), peer('bad', 'not-an-ip')])).toEqual(['bad']);
+    expect(list.apply('r', peer('r', '10.0.0.2', 'removed'))).toBe(true);
+    expect(list.check('10.0.0.1').allowed).toBe(false);
+  });
+
+  it('when a source address is unknown or unparsable then it is refused, even with allow ranges', () => {
+    const list = new AccessList(['0.0.0.0/0', '::/0']);
+    expect(list.check(undefined)).toEqual({ allowed: false });
+    expect(list.check('not-an-ip')).toEqual({ allowed: false });
+  });
+
+  it('when two peers share an address then the one with the smaller id is named, whatever the order they came in', () => {
+    const list = new AccessList([]);
+    list.replaceAll([peer('peer-b', '10.0.0.9'), peer('peer-a', '10.0.0.9')]);
+    expect(list.check('10.0.0.9')).toEqual({ allowed: true, via: 'peer', peerId: 'peer-a' });
+    list.apply('peer-a', null);
+    expect(list.check('10.0.0.9')).toEqual({ allowed: true, via: 'peer', peerId: 'peer-b' });
+  });
 });

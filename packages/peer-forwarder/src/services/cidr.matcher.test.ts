@@ -82,4 +82,19 @@ describe('CidrMatcher', () => {
     );
     expect(() => new CidrMatcher(['10.0.0.0/x'])).toThrow(/prefix length/);
   });
+
+  it('when an entry has spaces around it then it is read; a prefix that is not plain digits is refused with the config key named', () => {
+    expect(parseCidr(' 10.0.0.0/8 ')).toMatchObject({ prefix: 104 });
+    for (const bad of ['10.0.0.0/x', '10.0.0.0/1e1', '10.0.0.0/ 8', '10.0.0.0/8x', '10.0.0.0/-1']) {
+      expect(() => parseCidr(bad)).toThrow(/invalid prefix length/);
+    }
+    expect(() => new CidrMatcher(['10.0.0.0/x'])).toThrow(
+      /^forwarder\.allow: "10\.0\.0\.0\/x" has an invalid/,
+    );
+  });
+
+  it('when an IPv6 address only starts like an IPv4-mapped one then it is shown as it is', () => {
+    expect(displayAddress('::ffff:abcd:1')).toBe('::ffff:abcd:1');
+    expect(displayAddress('::ffff:10.0.0.1')).toBe('10.0.0.1');
+  });
 });

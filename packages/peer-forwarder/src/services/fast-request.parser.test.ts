@@ -48,6 +48,8 @@ describe('readFastRequest, decision by decision', () => {
   const HEAD = 'GET / HTTP/1.1\r\nHost: x'; // 23 bytes before its CRLF CRLF
   const rows: Array<[string, string, { maxHeadBytes?: number; maxBodyBytes?: number }, FastRow]> = [
     ['a head not complete yet', 'GET / HTTP/1.1\r\nHost: x\r\n', {}, 'handoff'],
+    ['no Host but another four-letter header', 'GET / HTTP/1.1\r\nDate: x\r\n\r\n', {}, 'handoff'],
+    ['Host and another four-letter header', 'GET / HTTP/1.1\r\nFrom: a\r\nHost: x\r\n\r\n', {}, [0, false]],
     ['a head of exactly the largest size', `${HEAD}\r\n\r\n`, { maxHeadBytes: 23 }, [0, false]],
     ['a head one byte over the largest size', `${HEAD}\r\n\r\n`, { maxHeadBytes: 22 }, 'handoff'],
     ['a tab in the body only', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n\t', {}, [1, false]],

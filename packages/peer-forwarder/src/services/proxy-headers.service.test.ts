@@ -115,6 +115,38 @@ describe('downstreamResponseHeaders', () => {
   });
 });
 
+describe('header hygiene, edge by edge', () => {
+  it('when a header value names another header then only a Connection header declares it hop-by-hop', () => {
+    expect(
+      upstreamRequestHeaders(['Accept', 'x-custom', 'X-Custom', '1'], {
+        address: '10.0.0.1',
+        proto: 'https',
+      }),
+    ).toEqual([
+      'Accept',
+      'x-custom',
+      'X-Custom',
+      '1',
+      'x-forwarded-for',
+      '10.0.0.1',
+      'x-forwarded-proto',
+      'https',
+    ]);
+    expect(
+      downstreamResponseHeaders(['Keep-Alive', 'x-next', 'X-Next', '1', 'Content-Type', 'text/plain']),
+    ).toEqual(['X-Next', '1', 'Content-Type', 'text/plain']);
+  });
+
+  it('when the upstream sends no Connection header then its headers pass unchanged, bytes read as latin1', () => {
+    expect(downstreamResponseHeaders([Buffer.from('X-A'), Buffer.from([0x63, 0xe9]), 'Date', 'd'])).toEqual([
+      'X-A',
+      'c\u00e9',
+      'Date',
+      'd',
+    ]);
+  });
+});
+
 describe('loggablePath', () => {
   it('when the url has a query string then it is cut off', () => {
     expect(loggablePath('/jobs/_search?q=secret&access_token=abc')).toBe('/jobs/_search');
