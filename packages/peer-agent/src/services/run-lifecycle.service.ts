@@ -107,7 +107,8 @@ export class RunLifecycle {
     const startedAt = new Date().toISOString();
     // rjr: handed over (never to be started again) but built first, so IVIS-core sees QUEUED until onRunning.
     const phase = this.deps.executor.startsBuilding ? { phase: 'building' as const } : {};
-    const started = await ledger.apply(run.runId, 'start', {
+    // `start` again after a lost reply counts as the start it was (RunLedger.start).
+    const started = await ledger.start(run.runId, {
       execution: run.execution,
       peerId,
       fields: { startedAt, ...phase },

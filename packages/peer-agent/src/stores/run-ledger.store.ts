@@ -77,6 +77,31 @@ export class RunLedger {
     return result;
   }
 
+  /**
+   * `start` of a dispatched run by this peer, stamped `startedAt`. The
+   * connection resends a command whose reply it lost when it reconnects, so
+   * the same start may reach Redis twice: the second is refused because the
+   * run is already running. A refusal whose record shows this very start
+   * (this peer, this execution, this `startedAt`) is therefore the start
+   * having happened; an earlier life's start (another `startedAt`) is not.
+   */
+  async start(
+    runId: number,
+    options: { execution: number; peerId: string; fields: { startedAt: string; phase?: 'building' } },
+  ): Promise<ApplyResult> {
+    const result = await this.apply(runId, 'start', options);
+    if (result.ok || result.state !== 'running') return result;
+    const record = await this.runs.get(runId);
+    const ours =
+      record?.state === 'running' &&
+      record.execution === options.execution &&
+      record.peerId === options.peerId &&
+      record.startedAt === options.fields.startedAt;
+    if (!ours) return result;
+    void this.announce(runId, options.execution, 'running', 'start', options.peerId);
+    return { ok: true, state: 'running', execution: options.execution };
+  }
+
   get(runId: number): Promise<RunRecord | null> {
     return this.runs.get(runId);
   }
