@@ -67,6 +67,21 @@ export type ApplyResult =
   { ok: true; state: RunState; execution: number } | { ok: false; reason: string; state: RunState | null };
 
 /**
+ * The refusal of a compare-and-set that did not apply, from what the record
+ * held (`state` '' when there is no record): the state machine's reason
+ * when the event is illegal from that state, else the owner or execution
+ * condition that failed. Shared by every script that applies an event.
+ */
+export function refusedChange(runId: number, event: RunEvent, state: string, execution: string): ApplyResult {
+  if (state === '') return { ok: false, reason: `run ${runId} does not exist`, state: null };
+  const legal = transition(state as RunState, event);
+  const reason = legal.ok
+    ? `run ${runId} is held by another peer or execution (now execution ${execution})`
+    : legal.reason;
+  return { ok: false, reason, state: state as RunState };
+}
+
+/**
  * The one place a run's record changes. Every change goes through the state
  * machine of `run-state.ts` as an atomic compare-and-set in Redis, so two
  * processes racing on a run (an agent starting it, the gateway stopping it,
@@ -207,12 +222,7 @@ export class RunStore {
       ...fields,
     );
     if (ok === 1) return { ok: true, state: state as RunState, execution: Number(execution) };
-    if (state === '') return { ok: false, reason: `run ${runId} does not exist`, state: null };
-    const legal = transition(state as RunState, event);
-    const reason = legal.ok
-      ? `run ${runId} is held by another peer or execution (now execution ${execution})`
-      : legal.reason;
-    return { ok: false, reason, state: state as RunState };
+    return refusedChange(runId, event, state, execution);
   }
 
   /** Appends output for one execution; false when the run was deleted or resubmitted meanwhile. */

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import {
   loadLuaScript,
+  refusedChange,
   RunStore,
   transition,
   type ApplyOptions,
@@ -9,7 +10,6 @@ import {
   type RedisKeys,
   type RunEvent,
   type RunRecord,
-  type RunState,
   type RunStateMessage,
 } from '@rps/common';
 import type { Logger } from 'pino';
@@ -61,12 +61,7 @@ export class RunLedger {
       void this.announce(runId, execution, to.to, 'dispatch', peerId);
       return { ok: true, state: to.to, execution };
     }
-    if (state === '') return { ok: false, reason: `run ${runId} does not exist`, state: null };
-    const legal = transition(state as RunState, 'dispatch');
-    const reason = legal.ok
-      ? `run ${runId} is held by another peer or execution (now execution ${current})`
-      : legal.reason;
-    return { ok: false, reason, state: state as RunState };
+    return refusedChange(runId, 'dispatch', state, current);
   }
 
   async apply(runId: number, event: RunEvent, options: ApplyOptions): Promise<ApplyResult> {
