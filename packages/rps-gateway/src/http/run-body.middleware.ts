@@ -18,6 +18,22 @@ function clientError(status: number, type: string, message: string): Error {
   return Object.assign(new Error(message), { status, statusCode: status, type, expose: true });
 }
 
+const sizeMismatch = () =>
+  clientError(400, 'request.size.invalid', 'request size did not match content length');
+
+/** What a body reader does on the request's events. */
+interface BodyEvents {
+  data: (chunk: Buffer) => void;
+  end: () => void;
+  error: (err: Error) => void;
+  aborted: () => void;
+}
+
+/** Starts (`on`) or stops (`off`) listening to a request body's events. */
+function bodyEvents(req: Request, events: BodyEvents, how: 'on' | 'off'): void {
+  for (const name of ['data', 'end', 'error', 'aborted'] as const) req[how](name, events[name]);
+}
+
 /** Where large bodies go, and from which `content-length` on. */
 export interface RunBodyStaging {
   uploads: RunUploadStore;
@@ -63,10 +79,7 @@ export function runBodyReader(limit: number, staging?: RunBodyStaging): RequestH
     const finish = (err?: Error) => {
       if (settled) return;
       settled = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
+      bodyEvents(req, events, 'off');
       if (err) {
         req.resume(); // drain what is left, so the answer can be read
         next(err);
@@ -81,7 +94,7 @@ export function runBodyReader(limit: number, staging?: RunBodyStaging): RequestH
         finish(
           expected === null
             ? clientError(413, 'entity.too.large', 'request entity too large')
-            : clientError(400, 'request.size.invalid', 'request size did not match content length'),
+            : sizeMismatch(),
         );
         return;
       }
@@ -92,25 +105,23 @@ export function runBodyReader(limit: number, staging?: RunBodyStaging): RequestH
     };
     const onEnd = () => {
       if (expected !== null && received !== expected) {
-        finish(clientError(400, 'request.size.invalid', 'request size did not match content length'));
+        finish(sizeMismatch());
         return;
       }
       finish();
     };
-    const onError = (err: Error) => finish(err);
-    const onAborted = () => {
-      body = null;
-      finish(clientError(400, 'request.aborted', 'request aborted'));
+    const events: BodyEvents = {
+      data: onData,
+      end: onEnd,
+      error: (err) => finish(err),
+      aborted: () => {
+        body = null;
+        finish(clientError(400, 'request.aborted', 'request aborted'));
+      },
     };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onAborted);
+    bodyEvents(req, events, 'on');
   };
 }
-
-const sizeMismatch = () =>
-  clientError(400, 'request.size.invalid', 'request size did not match content length');
 
 /**
  * Stages a body of `expected` bytes in Redis while it arrives: the socket
@@ -137,10 +148,7 @@ function stageBody(
   const finish = (err: unknown, staged?: StagedRunBody, body?: Buffer) => {
     if (settled) return;
     settled = true;
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('error', onError);
-    req.off('aborted', onAborted);
+    bodyEvents(req, events, 'off');
     upload.onDrain = () => undefined;
     if (err !== null) {
       upload.discard();
@@ -192,10 +200,11 @@ function stageBody(
       )
       .catch((err: unknown) => finish(err));
   };
-  const onError = (err: Error) => finish(err);
-  const onAborted = () => finish(clientError(400, 'request.aborted', 'request aborted'));
-  req.on('data', onData);
-  req.on('end', onEnd);
-  req.on('error', onError);
-  req.on('aborted', onAborted);
+  const events: BodyEvents = {
+    data: onData,
+    end: onEnd,
+    error: (err) => finish(err),
+    aborted: () => finish(clientError(400, 'request.aborted', 'request aborted')),
+  };
+  bodyEvents(req, events, 'on');
 }
