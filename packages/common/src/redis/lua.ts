@@ -22,3 +22,13 @@ export function loadLuaScript(dir: string, name: string): LuaScript {
   const numberOfKeys = count === 'n' ? undefined : Number(count);
   return { name, numberOfKeys, lua: fs.readFileSync(path.join(dir, file), 'utf8') };
 }
+
+/**
+ * `host` with the script `included` pasted where its line `--@include <name>`
+ * stands, the included script's `#!` line dropped (only a script's first
+ * line may carry one): how a composite script reuses another unchanged, as a
+ * function whose body the marker is.
+ */
+export function includeLuaScript(host: string, name: string, included: string): string {
+  return host.replace(`--@include ${name}`, () => included.replace(/^#!.*\n/, ''));
+}

@@ -1,6 +1,12 @@
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { loadLuaScript, type AckResult, type RedisKeys, type RunStateMessage } from '@rps/common';
+import {
+  includeLuaScript,
+  loadLuaScript,
+  type AckResult,
+  type RedisKeys,
+  type RunStateMessage,
+} from '@rps/common';
 import { GroupCommit } from './group-commit';
 
 const GATEWAY_LUA = path.join(__dirname, '../../lua');
@@ -9,8 +15,8 @@ const COMMON_LUA = path.join(path.dirname(require.resolve('@rps/common')), '../l
 /** `run-acknowledge-batch-n.lua` with common's run-acknowledge-1.lua pasted in. */
 function batchScript(): { lua: string } {
   const batch = loadLuaScript(GATEWAY_LUA, 'run-acknowledge-batch');
-  const acknowledge = loadLuaScript(COMMON_LUA, 'run-acknowledge').lua.replace(/^#!.*\n/, '');
-  return { lua: batch.lua.replace('--@include run-acknowledge', () => acknowledge) };
+  const acknowledge = loadLuaScript(COMMON_LUA, 'run-acknowledge').lua;
+  return { lua: includeLuaScript(batch.lua, 'run-acknowledge', acknowledge) };
 }
 
 type AcknowledgeBatch = (...args: Array<string | number>) => Promise<AckResult[]>;

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import {
   appError,
   FINAL_STATES,
+  includeLuaScript,
   loadLuaScript,
   runJobId,
   type RedisKeys,
@@ -40,28 +41,25 @@ interface BullBackend {
  */
 function compositeScript(): { lua: string } {
   const composite = loadLuaScript(GATEWAY_LUA, 'run-submit-enqueue');
-  const submit = loadLuaScript(COMMON_LUA, 'run-submit').lua.replace(/^#!.*\n/, '');
   // The composite unpacks the add's arguments and options itself (to set the job id).
-  let add = addStandardJob.content.replace(/^#!.*\n/, '');
+  let add = addStandardJob.content;
   for (const n of [1, 3]) {
     const unpack = `cmsgpack.unpack(ARGV[${n}])`;
     if (add.split(unpack).length !== 2)
       throw new Error(`BullMQ's addStandardJob changed: no single ${unpack}`);
     add = add.replace(unpack, () => `ARGV[${n}]`);
   }
-  const lua = composite.lua
-    .replace('--@include run-submit', () => submit)
-    .replace('--@include addStandardJob', () => add);
+  const submit = loadLuaScript(COMMON_LUA, 'run-submit').lua;
+  const lua = includeLuaScript(includeLuaScript(composite.lua, 'run-submit', submit), 'addStandardJob', add);
   return { lua };
 }
 
 /** The composite for a staged body (run-submit-staged-15.lua): the composite pasted in as a function. */
-function stagedScript(): { numberOfKeys: number | undefined; lua: string } {
+function stagedScript(composite: string): { numberOfKeys: number | undefined; lua: string } {
   const staged = loadLuaScript(GATEWAY_LUA, 'run-submit-staged');
-  const composite = compositeScript().lua.replace(/^#!.*\n/, '');
   return {
     numberOfKeys: staged.numberOfKeys,
-    lua: staged.lua.replace('--@include run-submit-enqueue', () => composite),
+    lua: includeLuaScript(staged.lua, 'run-submit-enqueue', composite),
   };
 }
 
@@ -113,10 +111,13 @@ export class RunSubmitStore {
     onBatch?: (size: number) => void,
   ) {
     const name = 'rpsGatewaySubmitEnqueue';
-    if (!(name in redis)) redis.defineCommand(name, compositeScript());
-    this.command = (redis as unknown as Record<string, SubmitEnqueue>)[name]!.bind(redis);
     const staged = 'rpsGatewaySubmitStaged';
-    if (!(staged in redis)) redis.defineCommand(staged, stagedScript());
+    if (!(name in redis) || !(staged in redis)) {
+      const composite = compositeScript();
+      if (!(name in redis)) redis.defineCommand(name, composite);
+      if (!(staged in redis)) redis.defineCommand(staged, stagedScript(composite.lua));
+    }
+    this.command = (redis as unknown as Record<string, SubmitEnqueue>)[name]!.bind(redis);
     this.stagedCommand = (redis as unknown as Record<string, SubmitStaged>)[staged]!.bind(redis);
     this.batches = new GroupCommit((items) => this.sendBatch(items), {
       ...BATCH,
