@@ -67,17 +67,19 @@ describe('claimRun against a real Redis', () => {
     constructor(public maxReads = 1_000_000) {
       super(redis, keys, logger);
     }
-    override async get(runId: number) {
+    private countRead(): void {
       this.reads++;
       if (this.reads > this.maxReads) throw new Error(`read ${this.reads} times: polling without end`);
+    }
+    override async get(runId: number) {
+      this.countRead();
       const record = await super.get(runId);
       await this.afterRead?.(this.reads);
       return record;
     }
     /** The claim's look and dispatch are one script: a read, and a change unless the run is pending. */
     override async claim(...args: Parameters<RunLedger['claim']>) {
-      this.reads++;
-      if (this.reads > this.maxReads) throw new Error(`read ${this.reads} times: polling without end`);
+      this.countRead();
       const result = await super.claim(...args);
       await this.afterRead?.(this.reads);
       if (result === 'pending') return result;

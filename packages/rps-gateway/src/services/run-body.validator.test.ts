@@ -49,13 +49,13 @@ const without = (key: keyof typeof tv1) => {
   return copy;
 };
 
-/** Bodies the fast path must decide itself (so the fast path is really taken). */
 /** TV1 with 40 plain bytes of 1, 2 and 3 digits, `spelling` as the 21st element. */
 function amidBytes(spelling: string): Buffer {
   const run = Array.from({ length: 20 }, (_, i) => [7, 42, 255, 0][i % 4]).join(',');
   return Buffer.from(JSON.stringify(tv1).replace('[46,47,0,255,9,10]', `[${run},${spelling},${run}]`));
 }
 
+/** Bodies the fast path must decide itself (so the fast path is really taken). */
 const decided: Array<[string, Buffer]> = [
   ['plain bytes of every width', amidBytes('7')],
   ['spaces and newlines amid plain bytes', amidBytes(' 1 ,\n 22 ,\t255')],
