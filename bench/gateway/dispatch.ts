@@ -161,8 +161,8 @@ function quantiles(values: number[]) {
  * a run holds its slot from the POST until the agent's worker has completed
  * its job (BullMQ's `completed` event: final state recorded, final pushes
  * queued, slot given back), which is what decides whether the next job can
- * be taken at once. The first run of the task builds its environment and is
- * not counted. Also printed: how late this process saw the `running` events
+ * be taken at once. The first runs, until every agent has had one, build the
+ * task's environment on each agent (a cached task) and are not counted. Also printed: how late this process saw the `running` events
  * (receipt against the agent's own stamp, whole ms), and the agents' own
  * phase breakdown (rps_agent_run_phase_seconds).
  */
@@ -177,6 +177,8 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
   await waitForRedis(sub);
   const keys = createRedisKeys(env.prefix);
   const started = new Map<number, () => void>();
+  /** The agent each run started on. */
+  const runningOn = new Map<number, string>();
   const lags: number[] = [];
   // Runs posted whose job is not completed yet.
   let busy = 0;
@@ -186,6 +188,7 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
   sub.on('message', (_channel: string, raw: string) => {
     const event = runStateMessageSchema.safeParse(JSON.parse(raw));
     if (!event.success || event.data.state !== 'running') return;
+    runningOn.set(event.data.runId, event.data.peerId);
     const resolve = started.get(event.data.runId);
     if (!resolve) return;
     lags.push(Date.now() - event.data.at);
@@ -244,19 +247,30 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
   };
   /** Resolves once the run's job (first execution) is completed by its agent. */
   const jobDone = (runId: number) => new Promise<void>((resolve) => completed.set(`run-${runId}-1`, resolve));
+  const slots = AGENTS * CAPACITY;
   try {
-    const first = jobDone(1);
-    await one(1); // builds the task environment once
-    await first;
+    // The task's environment is built once per agent, by runs that are not
+    // counted: rounds of runs filling every slot, until every agent started one.
+    let runId = 1;
+    const warm = new Set<string>();
+    for (let round = 1; warm.size < AGENTS; round++) {
+      if (round > 5) throw new Error(`warm-up: ${warm.size} of ${AGENTS} agents took a run in 5 rounds`);
+      const batch: Array<Promise<unknown>> = [];
+      for (let i = 0; i < slots; i++, runId++) {
+        const id = runId;
+        batch.push(Promise.all([jobDone(id), one(id)]).then(() => warm.add(runningOn.get(id) ?? '')));
+      }
+      await Promise.all(batch);
+    }
+    const firstCounted = runId;
     lags.length = 0;
     const before = await phaseTotals(agents);
     const latencies: number[] = [];
     const inFlight: Array<Promise<void>> = [];
     const intervalMs = 1000 / options.ratePerSecond;
     let due = performance.now();
-    const slots = AGENTS * CAPACITY;
     const began = performance.now();
-    for (let runId = 2; runId <= options.runs + 1; runId++) {
+    for (runId = firstCounted; runId < firstCounted + options.runs; runId++) {
       // Free slots only: the figure is dispatch, not waiting in the queue for a slot.
       while (busy >= slots) await new Promise<void>((r) => (slotFreed = r));
       busy++;

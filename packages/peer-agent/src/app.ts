@@ -50,6 +50,12 @@ export interface AgentConnections {
   bull: Redis;
   /** Request role, for `/readyz` (fails fast). Defaults to `commands`. */
   probe?: Redis;
+  /**
+   * Worker role, in subscribe mode: a claim that found its run's submit not
+   * acknowledged yet is woken by the acknowledgement (RunLedger.acks).
+   * Without it such a claim polls every 10 ms.
+   */
+  events?: Redis;
 }
 
 export interface AgentServiceDeps {
@@ -107,7 +113,7 @@ export function createService(deps: AgentServiceDeps): AgentService {
     onFailure: (kind) => metrics.pushFailed(kind),
   });
   const executor = createExecutor(agent, options, pushClient, logger);
-  const ledger = new RunLedger(connections.commands, keys, logger);
+  const ledger = new RunLedger(connections.commands, keys, logger, connections.events);
   const active = new ActiveRuns((count) => metrics.setActive(count));
   const reporters = new ReporterFactory(pushClient, options, logger);
   const bullDeps = { connection: connections.bull, keys, peerId, logger };

@@ -62,6 +62,7 @@ async function main(): Promise<void> {
     blocking: connect('worker', 'control'),
     bull: connect('worker', 'bull'),
     probe: connect('request', 'probe'),
+    events: connect('worker', 'events'),
   };
   const admin = config.agent.admin;
   const service = createService({

@@ -23,6 +23,8 @@ import { RunLedger } from '../src/stores/run-ledger.store';
 describe('claimRun against a real Redis', () => {
   let server: TestRedisServer;
   let redis: Redis;
+  /** The agent's subscriber connection for acknowledgements (RunLedger.acks). */
+  let events: Redis;
   let keys: RedisKeys;
   let ledger: RunLedger;
   /** The gateway's side of the record: submits and acknowledgements. */
@@ -35,7 +37,8 @@ describe('claimRun against a real Redis', () => {
   beforeAll(async () => {
     server = await startRedisServer();
     redis = createRedis({ url: server.url, role: 'worker', name: 'run-claim-test', logger });
-    await waitForRedis(redis);
+    events = createRedis({ url: server.url, role: 'worker', name: 'run-claim-events', logger });
+    await Promise.all([waitForRedis(redis), waitForRedis(events)]);
   });
   beforeEach(() => {
     keys = createRedisKeys(uniquePrefix());
@@ -43,6 +46,7 @@ describe('claimRun against a real Redis', () => {
     store = new RunStore(redis, keys);
   });
   afterAll(async () => {
+    await closeRedis(events);
     await closeRedis(redis);
     await server.stop();
   });
@@ -64,8 +68,22 @@ describe('claimRun against a real Redis', () => {
     afterRead?: (n: number) => Promise<void>;
     /** Runs after change `n` (1-based) was applied. */
     afterApply?: (n: number) => Promise<void>;
-    constructor(public maxReads = 1_000_000) {
-      super(redis, keys, logger);
+    /**
+     * `listening`: with the agent's subscriber connection, and each fallback
+     * pause of the wait stretched to a minute, so only the acknowledgement's
+     * message (or the subscription's answer) can wake the claim in a test.
+     */
+    constructor(
+      public maxReads = 1_000_000,
+      listening = false,
+    ) {
+      super(redis, keys, logger, listening ? events : undefined);
+      if (!listening) return;
+      const watch = this.acks.watch.bind(this.acks);
+      this.acks.watch = (runId) => {
+        const w = watch(runId);
+        return { wake: () => w.wake(60_000), close: () => w.close() };
+      };
     }
     private countRead(): void {
       this.reads++;
@@ -250,5 +268,64 @@ describe('claimRun against a real Redis', () => {
     });
     expect(counting.applies).toEqual(['dispatch refused', 'requeue ok', 'dispatch refused']);
     expect(await ledger.get(14)).toMatchObject({ state: 'dispatched', peerId: 'peer-c' });
+  });
+
+  /** Subscribers of a run's acknowledgement channel, as Redis counts them. */
+  const listeners = async (runId: number) => {
+    const reply = (await redis.call('PUBSUB', 'NUMSUB', keys.runAcknowledged(runId))) as [string, number];
+    return reply[1];
+  };
+  /** Bounds a claim that should be woken at once: the fallback pauses are a minute, so a miss shows as this rejection. */
+  const wokenWithin = <T>(claim: Promise<T>) =>
+    Promise.race([
+      claim,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('the claim was not woken by the acknowledgement')), 10_000).unref(),
+      ),
+    ]);
+  /** What the gateway's acknowledgement script does: acknowledge, then publish the execution on the run's channel. */
+  const acknowledgeAndPublish = async (runId: number) => {
+    expect(await store.acknowledge(runId, 1, 60_000)).toBe('acked');
+    await redis.publish(keys.runAcknowledged(runId), '1');
+  };
+
+  it('when the claim listens and the acknowledgement is published while it waits then the message wakes it', async () => {
+    await submit(21, true);
+    const counting = new CountingLedger(50, true);
+    let settled = false;
+    const claim = claimRun(counting, job(21), 'peer-a', logger, 600_000).finally(() => {
+      settled = true;
+    });
+    // The first look, then one more once the subscription is answered; then it waits for the message.
+    await waitFor('the look after the subscription', () => counting.reads >= 2 || settled);
+    expect(settled).toBe(false);
+    expect(await listeners(21)).toBe(1);
+    await acknowledgeAndPublish(21);
+    expect(await wokenWithin(claim)).toEqual({ ok: true });
+    expect(counting.reads).toBe(3);
+    // The claim left the run's channel.
+    await waitFor('the channel left', async () => (await listeners(21)) === 0);
+  });
+
+  it('when the acknowledgement is published while the claim is looking then its next wait returns at once', async () => {
+    await submit(22, true);
+    const counting = new CountingLedger(50, true);
+    // The second look read `pending`; the acknowledgement and its message come before the claim sees that.
+    counting.afterRead = async (n) => {
+      if (n !== 2) return;
+      await acknowledgeAndPublish(22);
+      // Redis sent the message before this answer: the agent's connection has handled it.
+      await events.ping();
+    };
+    expect(await wokenWithin(claimRun(counting, job(22), 'peer-a', logger, 600_000))).toEqual({ ok: true });
+    expect(counting.reads).toBe(3);
+  });
+
+  it('when the claim listens and the run is not pending then it never subscribes', async () => {
+    await submit(23);
+    const counting = new CountingLedger(50, true);
+    expect(await claimRun(counting, job(23), 'peer-a', logger)).toEqual({ ok: true });
+    expect(counting.reads).toBe(1);
+    expect(await listeners(23)).toBe(0);
   });
 });

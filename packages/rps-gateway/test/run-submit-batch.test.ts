@@ -84,7 +84,7 @@ describe('batched submits and acknowledgements', () => {
     expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 4 });
   });
 
-  it('when acknowledgements of different fates share a batch then each gets its own answer and only the acknowledged new runs are announced', async () => {
+  it('when acknowledgements of different fates share a batch then each gets its own answer and only the acknowledged runs are announced', async () => {
     const submits = new RunSubmitStore(redis, keys, queue);
     const acks = new RunAckStore(redis, keys);
     for (const runId of [511, 512, 513, 514]) await submits.submitAndEnqueue(runId, body(runId), meta);
@@ -97,10 +97,14 @@ describe('batched submits and acknowledgements', () => {
       logger: testLogger(),
     });
     const events: RunStateMessage[] = [];
-    subscriber.on('message', (_c: string, raw: string) =>
-      events.push(runStateMessageSchema.parse(JSON.parse(raw))),
-    );
+    /** What each run's acknowledgement channel carried (an agent's waiting claim listens there). */
+    const acknowledged: string[] = [];
+    subscriber.on('message', (channel: string, raw: string) => {
+      if (channel === keys.runEvents()) events.push(runStateMessageSchema.parse(JSON.parse(raw)));
+      else acknowledged.push(`${channel} ${raw}`);
+    });
     await subscribeWhenReady(subscriber, keys.runEvents());
+    for (const runId of [511, 512, 513, 514, 519]) await subscriber.subscribe(keys.runAcknowledged(runId));
     try {
       const event = (runId: number): RunStateMessage => ({
         runId,
@@ -124,6 +128,8 @@ describe('batched submits and acknowledgements', () => {
       await redis.ping();
       await subscriber.ping();
       expect(events).toEqual([event(511)]);
+      // Every acknowledged run, announced or not, wakes its waiting claims; the others do not.
+      expect(acknowledged).toEqual([`${keys.runAcknowledged(511)} 1`, `${keys.runAcknowledged(514)} 1`]);
     } finally {
       await closeRedis(subscriber);
     }

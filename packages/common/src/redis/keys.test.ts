@@ -23,6 +23,7 @@ const PLACEHOLDER_ARGS: Record<Builder, string[]> = {
   controlAck: ['<commandId>'],
   peerEvents: [],
   runEvents: [],
+  runAcknowledged: ['<runId>'],
   instanceId: [],
   publicIp: [],
   publicIpHistory: [],
@@ -63,6 +64,7 @@ describe('createRedisKeys', () => {
     expect(keys.controlAck('c1')).toBe('{rps}:ack:c1');
     expect(keys.peerEvents()).toBe('{rps}:events:peers');
     expect(keys.runEvents()).toBe('{rps}:events:runs');
+    expect(keys.runAcknowledged(7)).toBe('{rps}:events:run:7:acknowledged');
     expect(keys.instanceId()).toBe('{rps}:instance');
     expect(keys.publicIp()).toBe('{rps}:ip:current');
     expect(keys.publicIpHistory()).toBe('{rps}:ip:history');

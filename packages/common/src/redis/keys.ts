@@ -50,6 +50,8 @@ export interface RedisKeys {
   peerEvents(): string;
   /** channel; writers: rps-gateway, peer-agent, scheduler-sync; subscribers: dashboards, tests. A run changed state. */
   runEvents(): string;
+  /** channel; writer: rps-gateway (its acknowledgement script); subscriber: peer-agent, only while a claim of the run waits for it. A run's pending submit was acknowledged (the message is the execution). */
+  runAcknowledged(runId: number): string;
 
   /** string; no TTL; writer: first service that starts (SET NX); readers: ip-watchdog, scheduler-sync. The RPS instance identity (uuid). */
   instanceId(): string;
@@ -109,6 +111,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     controlAck: (commandId: string) => k('ack', commandId),
     peerEvents: () => k('events', 'peers'),
     runEvents: () => k('events', 'runs'),
+    runAcknowledged: (runId: number) => k('events', 'run', runId, 'acknowledged'),
     instanceId: () => k('instance'),
     publicIp: () => k('ip', 'current'),
     publicIpHistory: () => k('ip', 'history'),

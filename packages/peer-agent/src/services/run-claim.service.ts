@@ -1,6 +1,7 @@
 import type { ApplyResult, RunJobData, RunRecord } from '@rps/common';
 import type { Logger } from 'pino';
 import type { RunLedger } from '../stores/run-ledger.store';
+import type { AckWatch } from '../stores/submit-acks.store';
 
 /** The outcome of claiming a run job. */
 export type Claim =
@@ -20,18 +21,23 @@ export type Claim =
  */
 export const SUBMIT_ACK_WAIT_MS = 2500;
 /**
- * Pauses between two looks at a pending run: the gateway acknowledges right
- * after adding the job (one round trip later), so the first looks come soon
- * and the pause grows to the old fixed 10 ms only for a slow acknowledgement.
- * A fixed 10 ms made nearly every dispatch wait 10 ms for nothing.
+ * Pauses between two looks at a pending run. The gateway acknowledges right
+ * after adding the job (one round trip later), so the first looks come soon.
+ * A claim that listens for the acknowledgement (RunLedger.acks) is woken by
+ * it, so its pauses are only the fallback for a missed message and grow
+ * further; one that cannot listen polls at most 10 ms apart (a fixed 10 ms
+ * once made nearly every dispatch wait 10 ms for nothing).
  */
 const ACK_POLL_FIRST_MS = 1;
 const ACK_POLL_MAX_MS = 10;
+const ACK_POLL_MAX_LISTENING_MS = 100;
 
 /**
  * `dispatch` of the run's execution, retried while it is pending (its submit
  * not yet acknowledged by the gateway): one script does the look and the
- * compare-and-set (RunLedger.claim). `pending` once `waitMs` has passed.
+ * compare-and-set (RunLedger.claim), and the next look comes when the
+ * acknowledgement is published or the pause is over. `pending` once
+ * `waitMs` has passed.
  */
 async function dispatchAcknowledged(
   ledger: RunLedger,
@@ -40,12 +46,20 @@ async function dispatchAcknowledged(
   waitMs: number,
 ): Promise<ApplyResult | 'pending'> {
   const until = Date.now() + waitMs;
+  const maxPause = ledger.acks.listening ? ACK_POLL_MAX_LISTENING_MS : ACK_POLL_MAX_MS;
   let pause = ACK_POLL_FIRST_MS;
-  for (;;) {
-    const result = await ledger.claim(data.runId, data.execution, peerId);
-    if (result !== 'pending' || Date.now() >= until) return result;
-    await new Promise((r) => setTimeout(r, pause));
-    pause = Math.min(ACK_POLL_MAX_MS, pause * 2);
+  let watch: AckWatch | undefined;
+  try {
+    for (;;) {
+      const result = await ledger.claim(data.runId, data.execution, peerId);
+      const left = until - Date.now();
+      if (result !== 'pending' || left <= 0) return result;
+      watch ??= ledger.acks.watch(data.runId);
+      await watch.wake(Math.min(pause, left));
+      pause = Math.min(maxPause, pause * 2);
+    }
+  } finally {
+    watch?.close();
   }
 }
 

@@ -13,6 +13,7 @@ import {
   type RunStateMessage,
 } from '@rps/common';
 import type { Logger } from 'pino';
+import { SubmitAcks } from './submit-acks.store';
 
 const CLAIM_SCRIPT = loadLuaScript(path.join(__dirname, '../../lua'), 'run-claim');
 const CLAIM_COMMAND = 'rpsAgentRunClaim';
@@ -29,14 +30,19 @@ interface ClaimScripts {
  */
 export class RunLedger {
   private readonly runs: RunStore;
+  /** Wakes a claim waiting for the gateway's acknowledgement (see {@link SubmitAcks}). */
+  readonly acks: SubmitAcks;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly logger: Logger,
+    /** A subscriber connection for submit acknowledgements; none: a waiting claim polls. */
+    events?: Redis,
   ) {
     this.runs = new RunStore(redis, keys);
     if (!(CLAIM_COMMAND in redis)) redis.defineCommand(CLAIM_COMMAND, CLAIM_SCRIPT);
+    this.acks = new SubmitAcks(events, keys, logger);
   }
 
   /**

@@ -135,6 +135,7 @@ export async function startTestAgent(
     commands: connect('agent-commands'),
     blocking: connect('agent-control'),
     bull: connect('agent-bull'),
+    events: connect('agent-events'),
   };
   await Promise.all(Object.values(connections).map((c) => waitForRedis(c)));
   const workDir = setup.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rps-agent-'));

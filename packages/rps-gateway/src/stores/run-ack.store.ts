@@ -37,7 +37,8 @@ const BATCH = { maxItems: 128, maxBytes: Number.MAX_SAFE_INTEGER, maxInFlight: 1
  * run-acknowledge-1.lua: the execution becomes startable unless the
  * window has passed on Redis's clock), batched by group commit like the
  * submits they follow, with the run's `queued` event published in the same
- * script.
+ * script, and the execution on the run's acknowledgement channel (an agent
+ * whose claim waits for it listens there).
  */
 export class RunAckStore {
   private readonly command: AcknowledgeBatch;
@@ -72,7 +73,12 @@ export class RunAckStore {
   private sendBatch(items: AckItem[]): Promise<AckResult[]> {
     const args: Array<string | number> = [this.keys.runEvents()];
     for (const item of items) {
-      args.push(String(item.execution), String(item.windowMs), item.event ? JSON.stringify(item.event) : '');
+      args.push(
+        String(item.execution),
+        String(item.windowMs),
+        item.event ? JSON.stringify(item.event) : '',
+        this.keys.runAcknowledged(item.runId),
+      );
     }
     return this.command(items.length, ...items.map((item) => this.keys.run(item.runId)), ...args);
   }
