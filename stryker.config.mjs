@@ -64,11 +64,13 @@ const modules = {
     ],
   },
   // The agent's stop (which run, which reason wins) and its claim of a run
-  // (capacity: a run is taken by one peer at a time and started once).
+  // (capacity: a run is taken by one peer at a time and started once), with
+  // its wait for the gateway's acknowledgement.
   agent: {
     mutate: [
       'packages/peer-agent/src/services/active-runs.ts',
       'packages/peer-agent/src/services/run-claim.service.ts',
+      'packages/peer-agent/src/stores/submit-acks.store.ts',
     ],
     tests: [
       'packages/peer-agent/src/services/active-runs.test.ts',

@@ -25,6 +25,9 @@ if [ ${#modules[@]} -eq 0 ] && [[ " $* " == *" --mutate "* ]]; then
   exec npx --no-install stryker run "$@"
 fi
 [ ${#modules[@]} -gt 0 ] || modules=("${ALL_MODULES[@]}")
+# Property tests run for every mutant they cover: a tenth of their cases
+# (run-body.validator.test.ts reads it; npm test runs them all).
+export RPS_PROPERTY_RUNS="${RPS_PROPERTY_RUNS:-300}"
 failed=()
 for module in "${modules[@]}"; do
   say "mutation testing: $module"

@@ -265,7 +265,9 @@ describe('RunBodyValidator against the reference (JSON.parse + zod)', () => {
         validator.write(raw.subarray(at));
         expect(validator.result()).toEqual(fast);
       }),
-      { numRuns: 3000 },
+      // Mutation testing runs this for every mutant of the validator: fewer cases there
+      // (scripts/mutation.sh sets RPS_PROPERTY_RUNS), all of them in the test command.
+      { numRuns: Number(process.env.RPS_PROPERTY_RUNS) || 3000 },
     );
   });
 });
