@@ -7,6 +7,7 @@ import {
   Http1ParseError,
   MAX_HEAD_BYTES,
   parseHeaderBlock,
+  parseRequestHead,
   parseResponseHead,
   ResponseParser,
 } from './http1.parser';
@@ -109,7 +110,8 @@ const expectSplitInvariant = (wire: Buffer, method = 'GET', endAfter = false): T
   return reference.trace;
 };
 
-const expectParseError = (fn: () => unknown, message?: RegExp) => {
+/** `message`: a pattern, or an Http1ParseError whose message must be the exact one. */
+const expectParseError = (fn: () => unknown, message?: RegExp | Http1ParseError) => {
   expect(fn).toThrow(Http1ParseError);
   if (message) expect(fn).toThrow(message);
 };
@@ -195,6 +197,26 @@ describe('parseHeaderBlock', () => {
     );
   });
 
+  // The message reaches the peer in the 502 body (upstream-error.service.ts):
+  // it quotes at most 80 characters of the upstream's line.
+  it('when a long header line is refused then the message quotes only its first 80 characters', () => {
+    const noColon = `HTTP/1.1 200 OK\r\n${'x'.repeat(100)}\r\nX-B: 2`;
+    expectParseError(
+      () => parseHeaderBlock(noColon),
+      new Http1ParseError(`malformed header line: "${'x'.repeat(80)}"`),
+    );
+    const badName = `HTTP/1.1 200 OK\r\nBad Name${'n'.repeat(100)}: v\r\nX-B: 2`;
+    expectParseError(
+      () => parseHeaderBlock(badName),
+      new Http1ParseError(`invalid header name: "Bad Name${'n'.repeat(72)}"`),
+    );
+    const controlInName = `HTTP/1.1 200 OK\r\nX\x01${'a'.repeat(100)}: v\r\nX-B: 2`;
+    expectParseError(
+      () => parseHeaderBlock(controlInName),
+      new Http1ParseError(`invalid header name: "X\\u0001${'a'.repeat(78)}"`),
+    );
+  });
+
   it('when a header value holds a control character, bare CR or bare LF then it is an Http1ParseError', () => {
     for (const value of ['a\x00b', 'a\x01b', 'a\x1bb', 'a\x7fb', 'a\rb', 'a\nb', 'a\r']) {
       expectParseError(
@@ -215,11 +237,19 @@ describe('headerTokens', () => {
     expect(headerTokens(['Connections', 'close', 'X-Connection', 'close'], 'connection')).toEqual([]);
     expect(headerTokens([], 'connection')).toEqual([]);
   });
+
+  it('when a header name is as long as the one asked for but another then its tokens are not taken', () => {
+    expect(headerTokens(['Keep-Alive', 'timeout=5', 'Connectiom', 'close'], 'connection')).toEqual([]);
+  });
 });
 
 describe('contentLengthOf', () => {
   it('when there is no Content-Length then it is null', () => {
     expect(contentLengthOf(['Content-Type', 'text/plain', 'Content-Lengths', '5'])).toBeNull();
+  });
+
+  it('when a header name is as long as Content-Length but another then it is not a Content-Length', () => {
+    expect(contentLengthOf(['Content-Digest', 'sha-256=:abc=:', 'X-Content-Size', '5'])).toBeNull();
   });
 
   it('when Content-Length is a number then it is that number, whatever the name case', () => {
@@ -302,6 +332,13 @@ describe('parseResponseHead', () => {
     ]) {
       expectParseError(() => head([line, 'Content-Length: 0']), /invalid status line/);
     }
+  });
+
+  it('when a long status line is refused then the message quotes only its first 80 characters', () => {
+    expectParseError(
+      () => head([`HTTP/1.1 2000 ${'m'.repeat(100)}`, 'Content-Length: 0']),
+      new Http1ParseError(`invalid status line: "HTTP/1.1 2000 ${'m'.repeat(66)}"`),
+    );
   });
 
   it('when HTTP/1.1 says nothing about the connection then it is keep-alive, and connection: close ends it', () => {
@@ -392,6 +429,41 @@ describe('parseResponseHead', () => {
   });
 });
 
+describe('parseRequestHead', () => {
+  it('when the request line is valid then method, target, minor version and headers are read', () => {
+    expect(parseRequestHead('GET /a?b=c HTTP/1.1\r\nHost: example.test')).toEqual({
+      method: 'GET',
+      target: '/a?b=c',
+      minor: 1,
+      rawHeaders: ['Host', 'example.test'],
+    });
+    expect(parseRequestHead('M-SEARCH * HTTP/1.0')).toEqual({
+      method: 'M-SEARCH',
+      target: '*',
+      minor: 0,
+      rawHeaders: [],
+    });
+  });
+
+  it('when the request line is malformed then it is an Http1ParseError', () => {
+    for (const line of [
+      '',
+      'GET /',
+      'GET / HTTP/1.2',
+      'GET / http/1.1',
+      'GET  / HTTP/1.1',
+      'GET / HTTP/1.1 ',
+      ' GET / HTTP/1.1',
+      'GET\t/ HTTP/1.1',
+      'GET /caf\xe9 HTTP/1.1',
+      'G(T / HTTP/1.1',
+      'HTTP/1.1 200 OK',
+    ]) {
+      expectParseError(() => parseRequestHead(`${line}\r\nHost: x`), /invalid request line/);
+    }
+  });
+});
+
 describe('ChunkedDecoder', () => {
   /** A chunked body with extensions, upper- and lower-case hex, leading zeros and trailers. */
   const CHUNKED =
@@ -470,6 +542,13 @@ describe('ChunkedDecoder', () => {
     }
   });
 
+  it('when a long chunk size line is refused then the message quotes only its first 40 characters', () => {
+    expectParseError(
+      () => decode([bytes(`${'z'.repeat(100)}\r\nhello\r\n0\r\n\r\n`)]),
+      new Http1ParseError(`invalid chunk size line: "${'z'.repeat(40)}"`),
+    );
+  });
+
   it('when chunked framing uses a bare LF or bare CR then it is an Http1ParseError', () => {
     for (const wire of [
       '5\nhello\r\n0\r\n\r\n',
@@ -502,6 +581,18 @@ describe('ChunkedDecoder', () => {
     expect(decode([bytes(`0\r\n${trailer.repeat(15)}\r\n`)]).done).toBe(true);
     expectParseError(() => decode([bytes(`0\r\n${trailer.repeat(17)}\r\n`)]), /trailer section too long/);
     expectParseError(() => decode([bytes(`0\r\nX-T: ${'t'.repeat(17 * 1024)}`)]), /too long/);
+  });
+
+  // The 4 KiB bound is for chunk size lines; a trailer field is bounded by the section's 16 KiB.
+  it('when one trailer field is longer than 4 KiB but the section fits in 16 KiB then it is accepted', () => {
+    expect(decode([bytes(`0\r\nX-T: ${'t'.repeat(5000)}\r\n\r\n`)])).toMatchObject({ body: '', done: true });
+  });
+
+  it('when the trailer section with its CRLFs is exactly 16 KiB then it is accepted, one byte more is an Http1ParseError', () => {
+    // 'X-T: ' + n bytes + CRLF, then the final CRLF: n + 9 bytes in all.
+    const section = (n: number) => `0\r\nX-T: ${'t'.repeat(n)}\r\n\r\n`;
+    expect(decode([bytes(section(16 * 1024 - 9))]).done).toBe(true);
+    expectParseError(() => decode([bytes(section(16 * 1024 - 8))]), /trailer section too long/);
   });
 });
 
@@ -722,6 +813,18 @@ describe('ResponseParser', () => {
       expectParseError(() => parse([bytes(wire)], 'HEAD'), /101/);
     });
 
+    it('when 10 informational responses precede the final one then it is read, an 11th is an Http1ParseError', () => {
+      const final = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+      const { parser, trace } = parse([bytes('HTTP/1.1 100 Continue\r\n\r\n'.repeat(10) + final)]);
+      expect(headsOf(trace).map((head) => head.statusCode)).toEqual([200]);
+      expect(bodyOf(trace)).toBe('ok');
+      expect(parser.complete).toBe(true);
+      expectParseError(
+        () => parse([bytes('HTTP/1.1 100 Continue\r\n\r\n'.repeat(11) + final)]),
+        /more than 10 informational responses/,
+      );
+    });
+
     it('when an interim response is malformed then it is an Http1ParseError', () => {
       expectParseError(
         () => parse([bytes('HTTP/1.1 103 Early Hints\r\nBad Name: x\r\n\r\n')]),
@@ -782,6 +885,18 @@ describe('ResponseParser', () => {
       expectParseError(() => parse(splitAt(over, 1000, 40000)), /larger than/);
     });
 
+    // Once bytes are pending, only the new bytes up to the head's limit are
+    // searched for the CRLF CRLF: after a small first piece that is nearly all of them.
+    it('when a head at the size limit arrives after a first piece of a few bytes then it is still accepted', () => {
+      const atLimit = bytes(`${headOfSize(MAX_HEAD_BYTES)}\r\n\r\n`);
+      for (const split of [1, 2, 7]) {
+        expect({ split, complete: parse(splitAt(atLimit, split)).parser.complete }).toEqual({
+          split,
+          complete: true,
+        });
+      }
+    });
+
     // Pending bytes of an incomplete head may hold up to 3 bytes of its final
     // CRLF CRLF: the limit must not depend on where the head was split.
     it('when a head at the size limit is split inside its final CRLF CRLF then it is still accepted', () => {
@@ -793,6 +908,17 @@ describe('ResponseParser', () => {
   });
 
   describe('end()', () => {
+    // reset() keeps the previous response's framing: end() must go by the phase.
+    it('when reset() follows a close-delimited response then end() before the next head still throws', () => {
+      const { parser, trace } = parse([bytes('HTTP/1.1 200 OK\r\n\r\nuntil close')]);
+      parser.end();
+      parser.reset('GET');
+      parser.execute(bytes('HTTP/1.1 200 OK\r\nContent-'));
+      expectParseError(() => parser.end(), /connection closed before a complete response head/);
+      expect(parser.complete).toBe(false);
+      expect(trace.filter((event) => event.kind === 'complete')).toHaveLength(1);
+    });
+
     it('when nothing or only part of the head has arrived then end() throws', () => {
       expectParseError(() => parse([]).parser.end(), /connection closed before a complete response head/);
       expectParseError(() => parse([bytes('HTTP/1.1 200 OK\r\nContent-')]).parser.end(), /before a complete/);
