@@ -17,11 +17,13 @@ import {
 } from '@rps/common/testing';
 import type { Redis } from 'ioredis';
 import { PeerStore, type PeerSyncResult } from '../src/stores/peer.store';
+import { SimulatedPeer } from './helpers';
 
-// What liveness and the sync round read from the peer registry: the peer
-// list (batched), a peer's run ids, and the sync round's probe results.
-// Mutation testing found these reads exercised only in passing.
-describe('PeerStore reads and writes against a real Redis', () => {
+// The peer registry as liveness and the sync round read and change it: the
+// peer list (batched), a peer's run ids, the sync round's probe results, and
+// the mark of a silent peer (mutation testing found the reads exercised only
+// in passing).
+describe('PeerStore against a real Redis', () => {
   let server: TestRedisServer;
   let redis: Redis;
   let keys: RedisKeys;
@@ -127,6 +129,31 @@ describe('PeerStore reads and writes against a real Redis', () => {
       at: 0,
       error: '',
       halfDead: false,
+    });
+  });
+
+  // Issue 17 item 1: peer-mark-lost-2.lua re-checks the heartbeat score, so a
+  // heartbeat landing between the scheduler's read and the script's write
+  // wins. The race is driven deterministically: read, heartbeat, then the script.
+  describe('markLostIfSilent', () => {
+    it('when a heartbeat lands after the scheduler read a stale one then the peer is not marked lost', async () => {
+      const now = Date.now();
+      const peer = new SimulatedPeer(redis, keys, 'peer-a');
+      await peer.register(now - 10_000);
+      const [read] = await store.list();
+      expect(read?.heartbeatAt).toBe(now - 10_000);
+      await peer.heartbeat(now);
+      expect(await store.markLostIfSilent('peer-a', now - 5000, now)).toBeNull();
+      expect(await redis.hget(keys.peer('peer-a'), 'state')).toBe('active');
+      expect(await redis.hget(keys.peer('peer-a'), 'lostAt')).toBeNull();
+    });
+
+    it('when the heartbeat is still stale then the peer is marked lost with its last heartbeat', async () => {
+      const now = Date.now();
+      const peer = new SimulatedPeer(redis, keys, 'peer-b');
+      await peer.register(now - 10_000);
+      expect(await store.markLostIfSilent('peer-b', now - 5000, now)).toBe(now - 10_000);
+      expect(await redis.hmget(keys.peer('peer-b'), 'state', 'lostAt')).toEqual(['lost', String(now)]);
     });
   });
 });
