@@ -162,8 +162,9 @@ function quantiles(values: number[]) {
  * its job (BullMQ's `completed` event: final state recorded, final pushes
  * queued, slot given back), which is what decides whether the next job can
  * be taken at once. The first runs, until every agent has had one, build the
- * task's environment on each agent (a cached task) and are not counted. Also printed: how late this process saw the `running` events
- * (receipt against the agent's own stamp, whole ms), and the agents' own
+ * task's environment on each agent (a cached task) and are not counted. Also
+ * printed: how late this process saw the `running` events (receipt against
+ * the agent's own stamp, whole ms), and the agents' own
  * phase breakdown (rps_agent_run_phase_seconds).
  */
 export async function dispatchLatency(env: BenchEnv, options: { runs: number; ratePerSecond: number }) {

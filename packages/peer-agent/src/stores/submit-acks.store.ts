@@ -14,6 +14,9 @@ export interface AckWatch {
   close(): void;
 }
 
+/** A subscription that will never be answered (no connection, or SUBSCRIBE failed): the claims poll. */
+const NEVER = new Promise<void>(() => undefined);
+
 interface Waiting {
   /** Wakes the claims waiting on the channel. */
   wakers: Set<() => void>;
@@ -102,16 +105,18 @@ export class SubmitAcks {
   private join(channel: string): Waiting {
     const known = this.channels.get(channel);
     if (known) return known;
-    let subscribed: Promise<void> = new Promise<void>(() => undefined);
-    if (this.sub) {
-      subscribed = this.sub.subscribe(channel).then(
-        () => undefined,
-        (err: unknown) => {
-          this.logger.debug({ err: String(err), channel }, 'acknowledgement channel not subscribed; polling');
-          return new Promise<void>(() => undefined);
-        },
-      );
-    }
+    const subscribed = this.sub
+      ? this.sub.subscribe(channel).then(
+          () => undefined,
+          (err: unknown) => {
+            this.logger.debug(
+              { err: String(err), channel },
+              'acknowledgement channel not subscribed; polling',
+            );
+            return NEVER;
+          },
+        )
+      : NEVER;
     const waiting: Waiting = { wakers: new Set(), subscribed };
     this.channels.set(channel, waiting);
     return waiting;
