@@ -8,8 +8,9 @@ import type { RunRequestMeta } from './run-request.parser';
  * and the caller asks the reference (JSON.parse + zod, `parseRunRequest`),
  * which decides and words the 400. So errors stay exactly the reference's,
  * and the fast path only has to be right when it says yes; it says "not sure"
- * to anything unusual (escapes in the keys it reads, duplicate known keys,
- * ids that are not plain integers, archive bytes written as 1.0 or 1e2).
+ * to anything unusual (escapes in the keys it reads, a known key of the body
+ * given twice, ids that are not plain integers, archive bytes written as 1.0
+ * or 1e2).
  *
  * A state machine with an explicit stack (STYLE.md 14), no recursion, no
  * allocation per byte; the archive's byte array has its own tight loop.
@@ -73,8 +74,6 @@ const ROOT_KEYS: Record<string, number> = {
 };
 const REQUIRED = 1 | 2 | 4 | 16 | 32 | 64 | 128 | 256 | 512;
 const ARCHIVE_KEYS: Record<string, number> = { type: 1, data: 2 };
-/** Captured keys longer than any known one are just unknown. */
-const MAX_KEY = 16;
 /** Plain integers up to 15 digits are safe integers, as `z.int()` wants. */
 const PLAIN_INT = /^-?(0|[1-9][0-9]{0,14})$/;
 const DIGITS = /^[0-9]+$/;
@@ -120,6 +119,8 @@ export class RunBodyValidator {
   private taskId = '';
   private jobId = '';
   // S_BYTES.
+  /** How many bytes of the archive {@link plainBytesLane} read (a test checks that it takes them all). */
+  laneBytes = 0;
   private bytesSub = B_FIRST;
   private byteValue = 0;
   private byteDigits = 0;
@@ -154,72 +155,61 @@ export class RunBodyValidator {
     return true;
   }
 
-  /** The archive's bytes: digits, commas, whitespace. Returns where it stopped. */
+  /**
+   * The archive's bytes: digits, commas, whitespace. Returns where it stopped.
+   * The lane ({@link plainBytesLane}) reads runs of bytes as JSON.stringify
+   * writes them; the loop below reads one element at a time what the lane
+   * leaves (spaces, an element cut by the chunk's end or too near it, the
+   * closing bracket) and gives the next element back to the lane.
+   */
   private bytes(chunk: Uint8Array, from: number): number {
     let i = from;
     const n = chunk.length;
     let sub = this.bytesSub;
     let value = this.byteValue;
     let digits = this.byteDigits;
-    if (sub === B_FIRST || sub === B_NEXT) {
-      // Fast lane for the bytes as JSON.stringify writes them: 1 to 3 digits
-      // and a comma, no spaces, each element whole in this chunk. Anything
-      // else (a space, a leading zero, a value over 255, an element cut by the
-      // chunk's end, the closing bracket) leaves it for the loop below.
-      const start = i;
-      while (i + 4 <= n) {
-        const d0 = chunk[i]! - 0x30;
-        if (d0 < 0 || d0 > 9) break;
-        const c1 = chunk[i + 1]!;
-        if (c1 === 0x2c) {
-          i += 2;
-          continue;
-        }
-        const d1 = c1 - 0x30;
-        if (d0 === 0 || d1 < 0 || d1 > 9) break;
-        const c2 = chunk[i + 2]!;
-        if (c2 === 0x2c) {
-          i += 3;
-          continue;
-        }
-        const d2 = c2 - 0x30;
-        if (d2 < 0 || d2 > 9 || chunk[i + 3] !== 0x2c || d0 * 100 + d1 * 10 + d2 > 255) break;
-        i += 4;
-      }
-      if (i > start) sub = B_NEXT;
-    }
-    for (; i < n; i++) {
-      const c = chunk[i]!;
-      if (sub === B_NUMBER) {
-        if (c >= 0x30 && c <= 0x39) {
-          if (value === 0) break; // a leading zero: let the generic scanner refuse it
-          value = value * 10 + (c - 0x30);
-          digits++;
-          if (digits > 3) break;
-          continue;
-        }
-        if (c === 0x2e || c === 0x65 || c === 0x45) break; // 1.5, 1e2: not plain bytes
-        if (value > 255) this.dataAllBytes = false;
-        sub = B_AFTER;
-      }
-      if (sub === B_AFTER) {
-        if (c === 0x2c) {
+    scan: while (i < n) {
+      if (sub === B_FIRST || sub === B_NEXT) {
+        const start = i;
+        i = plainBytesLane(chunk, i);
+        if (i > start) {
           sub = B_NEXT;
+          this.laneBytes += i - start;
+        }
+      }
+      for (; i < n; i++) {
+        const c = chunk[i]!;
+        if (sub === B_NUMBER) {
+          if (isDigit(c)) {
+            if (value === 0) break scan; // a leading zero: let the generic scanner refuse it
+            value = value * 10 + (c - 0x30);
+            digits++;
+            if (digits > 3) break scan;
+            continue;
+          }
+          if (c === 0x2e || c === 0x65 || c === 0x45) break scan; // 1.5, 1e2: not plain bytes
+          if (value > 255) this.dataAllBytes = false;
+          sub = B_AFTER;
+        }
+        if (sub === B_AFTER) {
+          if (c === 0x2c) {
+            sub = B_NEXT;
+            i++;
+            continue scan;
+          }
+          if (isWs(c)) continue;
+          break scan; // the closing bracket, or what the generic scanner refuses
+        }
+        // B_FIRST or B_NEXT: an element (or ']' right after '[').
+        if (isDigit(c)) {
+          sub = B_NUMBER;
+          value = c - 0x30;
+          digits = 1;
           continue;
         }
-        if (c === 0x5d) break;
         if (isWs(c)) continue;
-        break;
+        break scan;
       }
-      // B_FIRST or B_NEXT: an element (or ']' right after '[').
-      if (c >= 0x30 && c <= 0x39) {
-        sub = B_NUMBER;
-        value = c - 0x30;
-        digits = 1;
-        continue;
-      }
-      if (isWs(c)) continue;
-      break;
     }
     this.bytesSub = sub;
     this.byteValue = value;
@@ -230,16 +220,17 @@ export class RunBodyValidator {
     return i;
   }
 
+  /**
+   * The generic scanner's state for `c`, where {@link bytes} stopped. What
+   * the generic scanner reads inside the data is never a plain byte (the loop
+   * reads those), so from here on the data is not all bytes, unless `c` ends
+   * it: that is the one place that says so.
+   */
   private genericStateOfBytes(c: number): number {
     const sub = this.bytesSub;
-    if (sub === B_NUMBER) {
-      if (this.byteDigits > 3 || isDigit(c) || c === 0x2e || c === 0x65 || c === 0x45) {
-        this.dataAllBytes = false;
-      }
-      return this.byteValue === 0 && this.byteDigits === 1 ? S_NUM_ZERO : S_NUM_INT;
-    }
-    if (sub === B_AFTER) return S_AFTER;
-    if (c !== 0x5d) this.dataAllBytes = false; // an element that is not a plain byte
+    if (sub === B_AFTER) return S_AFTER; // ']', or what after() refuses
+    if (c !== 0x5d) this.dataAllBytes = false; // (a number never stops at ']')
+    if (sub === B_NUMBER) return this.byteValue === 0 && this.byteDigits === 1 ? S_NUM_ZERO : S_NUM_INT;
     return sub === B_FIRST ? S_ARR_FIRST : S_VALUE;
   }
 
@@ -403,23 +394,19 @@ export class RunBodyValidator {
     const text = this.capture;
     switch (role) {
       case V_ROOT_KEY: {
-        if (text === '__proto__') {
-          this.fail();
-          return;
-        }
-        const bit = text.length <= MAX_KEY && Object.hasOwn(ROOT_KEYS, text) ? ROOT_KEYS[text]! : 0;
-        if (bit & this.rootSeen) this.fail(); // a duplicate: JSON.parse keeps the last one
+        // `__proto__` is an own key to JSON.parse, so an unknown one here too.
+        const bit = Object.hasOwn(ROOT_KEYS, text) ? ROOT_KEYS[text]! : 0;
+        // A duplicate: JSON.parse keeps the last one, and a second codeArchive
+        // would be judged with what the first one set.
+        if (bit & this.rootSeen) this.fail();
         this.rootSeen |= bit;
         this.rootKey = bit;
         return;
       }
       case V_ARCHIVE_KEY: {
-        if (text === '__proto__') {
-          this.fail();
-          return;
-        }
-        const bit = text.length <= MAX_KEY && Object.hasOwn(ARCHIVE_KEYS, text) ? ARCHIVE_KEYS[text]! : 0;
-        if (bit & this.archiveSeen) this.fail();
+        // A key given twice needs no care: what its last value sets is what
+        // counts, as with JSON.parse (type and data set all they decide anew).
+        const bit = Object.hasOwn(ARCHIVE_KEYS, text) ? ARCHIVE_KEYS[text]! : 0;
         this.archiveSeen |= bit;
         this.archiveKey = bit;
         return;
@@ -479,8 +466,6 @@ export class RunBodyValidator {
           return true;
         }
       }
-    } else if (frame === R_DATA) {
-      this.dataAllBytes = false; // the generic scanner only sees elements that are not plain bytes
     }
     if (c === 0x22) {
       this.startString(role, false);
@@ -517,9 +502,9 @@ export class RunBodyValidator {
     const kind = this.kinds[this.kinds.length - 1];
     if (kind === undefined) return this.fail();
     if (c === 0x2c) {
-      if (kind === 1) this.state = S_OBJ_KEY;
-      else this.state = this.roles[this.roles.length - 1] === R_DATA && this.dataAllBytes ? S_BYTES : S_VALUE;
-      if (this.state === S_BYTES) this.bytesSub = B_NEXT;
+      // Inside the data, the generic scanner only ever reads what is not a
+      // plain byte (genericStateOfBytes), so the rest stays with it.
+      this.state = kind === 1 ? S_OBJ_KEY : S_VALUE;
       return true;
     }
     if (c === (kind === 1 ? 0x7d : 0x5d)) return this.close(kind);
@@ -544,6 +529,36 @@ export class RunBodyValidator {
     if (this.archiveSeen !== 3) return false;
     return !this.archiveIsBuffer || (this.dataIsArray && this.dataAllBytes);
   }
+}
+
+/**
+ * The lane for bytes as JSON.stringify writes them: 1 to 3 digits and a
+ * comma, no spaces, no leading zero, at most 255, each element whole in the
+ * chunk with a byte to spare. Returns where it stopped: at anything else.
+ */
+function plainBytesLane(chunk: Uint8Array, from: number): number {
+  let i = from;
+  const n = chunk.length;
+  while (i + 4 <= n) {
+    const d0 = chunk[i]! - 0x30;
+    if (d0 < 0 || d0 > 9) break;
+    const c1 = chunk[i + 1]!;
+    if (c1 === 0x2c) {
+      i += 2;
+      continue;
+    }
+    const d1 = c1 - 0x30;
+    if (d0 === 0 || d1 < 0 || d1 > 9) break;
+    const c2 = chunk[i + 2]!;
+    if (c2 === 0x2c) {
+      i += 3;
+      continue;
+    }
+    const d2 = c2 - 0x30;
+    if (d2 < 0 || d2 > 9 || chunk[i + 3] !== 0x2c || d0 * 100 + d1 * 10 + d2 > 255) break;
+    i += 4;
+  }
+  return i;
 }
 
 function latin1(chunk: Uint8Array, from: number, to: number): string {
