@@ -107,6 +107,10 @@ describe('runRequestBodySchema', () => {
     [1.5, '1.5'],
     ['x', '"x"'],
     [null, 'null'],
+    [true, 'boolean'],
+    [{ a: 1 }, 'object'],
+    ['x'.repeat(20), `"${'x'.repeat(20)}"`],
+    ['y'.repeat(21), `"${'y'.repeat(20)}…"`],
   ])('when codeArchive.data holds %p then it fails naming the index', (bad, shown) => {
     const data: unknown[] = [1, 2, 3, bad, 4, 'also bad'];
     const result = runRequestBodySchema.safeParse({ ...tv1Body(), codeArchive: { type: 'Buffer', data } });
@@ -121,6 +125,7 @@ describe('runRequestBodySchema', () => {
       codeArchive: { type: 'Buffer', data: 'AAAA' },
     });
     expect(issuePaths(result)).toEqual(['codeArchive.data']);
+    expect(messages(result)).toBe('codeArchive.data must be an array of bytes');
   });
 
   it('when the archive is not a Buffer then any present data passes, as in the RJR', () => {

@@ -152,6 +152,24 @@ describe('clientCertGuard', () => {
     });
   });
 
+  it('when the connection is not TLS at all then it is a 401, not a crash', async () => {
+    const guard = clientCertGuard({ isRevoked: async () => false, identify: allowAll, recheckMs: 1000 });
+    expect((await run(guard, {})).result).toMatchObject({ status: 401, code: 'client_certificate_required' });
+  });
+
+  it('when the allow-list admits the certificate without a name then the log carries its subject', async () => {
+    const guard = clientCertGuard({
+      isRevoked: async () => false,
+      identify: () => ({ allowed: true, name: null }),
+      recheckMs: 1000,
+    });
+    const outcome = await run(guard, fakeSocket('0D'));
+    expect(outcome.result).toBe('next');
+    expect(outcome.locals.client).toBeNull();
+    outcome.log.info('request done');
+    expect(outcome.logged.at(-1)).toMatchObject({ client: null, clientSubject: 'CN=IVIS-Executor' });
+  });
+
   it('when the certificate is allowed then the request log and res.locals carry the client name', async () => {
     const seen: CertificateIdentity[] = [];
     const guard = clientCertGuard({
@@ -181,7 +199,11 @@ describe('clientCertGuard', () => {
     });
     const socket = fakeSocket('0C');
     const first = await run(guard, socket);
-    expect(first.result).toMatchObject({ status: 403, code: 'client_not_allowed' });
+    expect(first.result).toMatchObject({
+      status: 403,
+      code: 'client_not_allowed',
+      message: `client certificate ${FINGERPRINT} (CN=IVIS-Executor) is not an allowed client`,
+    });
     expect(first.logged).toEqual([
       expect.objectContaining({
         level: 40,
@@ -200,5 +222,19 @@ describe('clientCertGuard', () => {
     // The allow-list is asked per request: an added client gets in on the same connection.
     allowed = true;
     expect((await run(guard, socket)).result).toBe('next');
+  });
+
+  it('when the revocation verdict of a refused connection is renewed then the warn line is still not repeated', async () => {
+    const guard = clientCertGuard({
+      isRevoked: async () => false,
+      identify: () => ({ allowed: false }),
+      recheckMs: 0,
+      now: () => 0,
+    });
+    const socket = fakeSocket('0E');
+    expect((await run(guard, socket)).logged).toHaveLength(1);
+    const again = await run(guard, socket);
+    expect(again.result).toMatchObject({ status: 403 });
+    expect(again.logged).toEqual([]);
   });
 });

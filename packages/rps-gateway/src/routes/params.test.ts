@@ -8,7 +8,7 @@ describe('parseIdParam', () => {
   });
 
   it('when the parameter is missing or repeated then it is a 400 too', () => {
-    for (const raw of [undefined, ['1', '2']])
+    for (const raw of [undefined, ['1', '2'], ['5']])
       expect(() => parseIdParam('run_id', raw)).toThrow(
         expect.objectContaining({ message: 'invalid run_id' }) as Error,
       );
@@ -26,6 +26,7 @@ describe('parseIdParam', () => {
       expect(caught).toBeInstanceOf(AppError);
       expect(caught).toMatchObject({
         status: 400,
+        code: 'invalid_request',
         message: 'invalid task_id',
         details: [
           {
