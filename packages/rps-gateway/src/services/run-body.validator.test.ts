@@ -110,6 +110,13 @@ const decided: Array<[string, Buffer]> = [
     'an archive type given twice, the last not Buffer',
     withArchive('{"type":"Buffer","data":[256],"type":"Other"}'),
   ],
+  // Two digits and a closing bracket before the archive's next key: the lane must stop at the bracket.
+  ['data before type, ending in a two-digit byte', withArchive('{"data":[1,12],"type":"Buffer"}')],
+  // Numbers the byte loop hands to the generic scanner mid-number (not bytes, but fine for another type).
+  ...['1000', '1.5', '1e2', '2E1'].map((n): [string, Buffer] => [
+    `the data [${n}] of another archive type`,
+    withArchive(`{"type":"Other","data":[${n}]}`),
+  ]),
   [
     'invalid UTF-8 inside a string',
     Buffer.concat([
@@ -162,8 +169,16 @@ const refused: Array<[string, Buffer]> = [
       ['a string byte', '"2"'],
       ['a null byte', 'null'],
       ['an empty element', ''],
+      ['a two-digit byte and a dot', '12.'],
+      ['a letter before a digit', 'x1'],
+      ['a byte out of range after a spaced one', '1 ,300'],
     ] as const
   ).map(([name, spelling]): [string, Buffer] => [`${name} amid plain bytes`, amidBytes(spelling)]),
+  // Keys named type and data in other objects are not the archive's.
+  [
+    'an archive without type, a type key in params',
+    json({ ...tv1, params: { type: 'x' }, codeArchive: { data: [1] } }),
+  ],
   ['a trailing comma', Buffer.from(JSON.stringify(tv1).replace('[46,47,0,255,9,10]', '[46,]'))],
   ['a raw control character in a string', Buffer.from(JSON.stringify(tv1).replace('"tok"', '"t\x01k"'))],
   ['a bad escape', Buffer.from(JSON.stringify(tv1).replace('"tok"', '"t\\xk"'))],
@@ -342,6 +357,26 @@ describe('RunBodyValidator against the reference (JSON.parse + zod)', () => {
       // (scripts/mutation.sh sets RPS_PROPERTY_RUNS), all of them in the test command.
       { numRuns: Number(process.env.RPS_PROPERTY_RUNS) || 3000 },
     );
+  });
+});
+
+describe('parseRunRequest', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('when the caller gives the validator verdict then it is used as is', () => {
+    expect(parseRunRequest(json(tv1), { taskId: 1, jobId: 2 })).toEqual({ taskId: 1, jobId: 2 });
+  });
+
+  it('when the fast path vouches for a body then JSON.parse never runs', () => {
+    const parse = jest.spyOn(JSON, 'parse');
+    expect(parseRunRequest(json(tv1))).toEqual({ taskId: 7, jobId: 5 });
+    expect(parse).not.toHaveBeenCalled();
+  });
+
+  it('when the verdict is null then the reference decides', () => {
+    const parse = jest.spyOn(JSON, 'parse');
+    expect(parseRunRequest(json(tv1), null)).toEqual({ taskId: 7, jobId: 5 });
+    expect(parse).toHaveBeenCalledTimes(1);
   });
 });
 
