@@ -58,6 +58,7 @@ const modules = {
     ],
     tests: [
       'packages/scheduler-sync/src/services/liveness.service.test.ts',
+      'packages/scheduler-sync/src/services/redis-outages.service.test.ts',
       'packages/scheduler-sync/test/peer-store.test.ts',
       'packages/scheduler-sync/test/redis-outages.test.ts',
       'packages/scheduler-sync/test/liveness.test.ts',
