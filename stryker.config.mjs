@@ -76,6 +76,7 @@ const modules = {
     tests: [
       'packages/peer-agent/src/services/active-runs.test.ts',
       'packages/peer-agent/test/run-claim.test.ts',
+      'packages/peer-agent/test/submit-acks.test.ts',
     ],
   },
 };

@@ -61,6 +61,13 @@ describe('PeerStore against a real Redis', () => {
     );
   });
 
+  it("when a peer's key is not a hash then the list fails with Redis's error instead of reading a peer from it", async () => {
+    await redis.zadd(keys.peers(), 1000, 'peer-a', 1001, 'peer-b');
+    await redis.hset(keys.peer('peer-a'), { id: 'peer-a', state: 'active' });
+    await redis.set(keys.peer('peer-b'), 'not a hash');
+    await expect(store.list()).rejects.toThrow(/WRONGTYPE/);
+  });
+
   it('when no peer is indexed then the list is empty', async () => {
     expect(await store.list()).toEqual([]);
   });
@@ -117,6 +124,25 @@ describe('PeerStore against a real Redis', () => {
     expect(await store.readSync('peer-a')).toEqual(up);
     expect(await store.readSync('peer-b')).toEqual(halfDead);
     expect(await store.readSync('peer-c')).toBeNull();
+    // As operators and remote-manager read the hash (docs/scheduler-sync.md): flags are 1 and 0.
+    expect(await redis.hgetall(keys.peerSync('peer-a'))).toEqual({
+      ok: '1',
+      status: '200',
+      version: '1.2.3',
+      rttMs: '4',
+      at: '1700',
+      error: '',
+      halfDead: '0',
+    });
+    expect(await redis.hgetall(keys.peerSync('peer-b'))).toEqual({
+      ok: '0',
+      status: '0',
+      version: '',
+      rttMs: '0',
+      at: '1800',
+      error: 'connect ECONNREFUSED',
+      halfDead: '1',
+    });
   });
 
   it('when a sync result has only some fields then the others read as their defaults', async () => {

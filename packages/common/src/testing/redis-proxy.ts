@@ -18,6 +18,12 @@ export interface RedisProxy {
    * Resolves when the cut happened.
    */
   cutAfterReplyTo(marker: string, options?: { refuseMs?: number; deliverReply?: boolean }): Promise<void>;
+  /**
+   * Holds every reply Redis sends to any client from now on (commands still
+   * reach Redis and run) until the returned function is called, which
+   * delivers them in order: a reply that is late by as long as a test likes.
+   */
+  holdReplies(): () => void;
   /** Drops every connection now and refuses new ones for `ms`. */
   refuseFor(ms: number): void;
   close(): Promise<void>;
@@ -28,6 +34,8 @@ export async function startRedisProxy(targetPort: number): Promise<RedisProxy> {
   const sockets = new Set<net.Socket>();
   let refuseUntil = 0;
   let armed: { marker: Buffer; refuseMs: number; deliver: boolean; cut: () => void } | null = null;
+  /** Replies held by {@link RedisProxy.holdReplies}, in arrival order; null: none held. */
+  let held: Array<() => void> | null = null;
 
   const dropAll = () => {
     for (const s of sockets) s.destroy();
@@ -56,7 +64,8 @@ export async function startRedisProxy(targetPort: number): Promise<RedisProxy> {
         cut();
         return;
       }
-      client.write(chunk);
+      if (held) held.push(() => client.write(chunk));
+      else client.write(chunk);
     });
     const close = () => {
       client.destroy();
@@ -81,6 +90,14 @@ export async function startRedisProxy(targetPort: number): Promise<RedisProxy> {
           cut: resolve,
         };
       }),
+    holdReplies: () => {
+      const mine: Array<() => void> = [];
+      held = mine;
+      return () => {
+        if (held === mine) held = null;
+        for (const deliver of mine) deliver();
+      };
+    },
     refuseFor: (ms) => {
       refuseUntil = Date.now() + ms;
       dropAll();
