@@ -60,15 +60,16 @@ export class IvisPushClient {
    * (docs/peer-agent.md), and a run makes several.
    */
   private readonly agent: http.Agent;
+  private readonly request: typeof http.request;
   private readonly base: string;
 
   constructor(private readonly options: PushClientOptions) {
     // Concatenated, not resolved: a base with a path prefix keeps it, as in the RJR.
     this.base = options.trustedUrlBase.replace(/\/+$/, '');
     const agentOptions = { keepAlive: true, timeout: PUSH_IDLE_KEEP_MS };
-    this.agent = this.base.startsWith('https:')
-      ? new https.Agent(agentOptions)
-      : new http.Agent(agentOptions);
+    const secure = this.base.startsWith('https:');
+    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.request = secure ? https.request : http.request;
   }
 
   status(body: StatusPush, attempts?: number, signal?: AbortSignal): Promise<unknown> {
@@ -141,11 +142,9 @@ export class IvisPushClient {
   ): Promise<{ ok: boolean; status: number; text: string }> {
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     const payload = JSON.stringify(body);
-    const url = this.base + path;
-    const request = url.startsWith('https:') ? https.request : http.request;
     return new Promise((resolve, reject) => {
-      const req = request(
-        url,
+      const req = this.request(
+        this.base + path,
         {
           method: 'POST',
           agent: this.agent,
