@@ -1,5 +1,6 @@
 import { closeRedis, createRedis, createRedisKeys, waitForRedis, type RedisKeys } from '@rps/common';
 import {
+  recordingLogger,
   startRedisProxy,
   startRedisServer,
   testLogger,
@@ -7,7 +8,6 @@ import {
   type TestRedisServer,
 } from '@rps/common/testing';
 import { Redis } from 'ioredis';
-import pino from 'pino';
 import { SubmitAcks, type AckWatch } from '../src/stores/submit-acks.store';
 
 /*
@@ -32,7 +32,6 @@ describe('SubmitAcks against a real Redis', () => {
   let sub: Redis;
   let keys: RedisKeys;
   let acks: SubmitAcks;
-  let lines: Array<Record<string, unknown>>;
   /** Every watch of the test, with the connection its messages come on. */
   let watches: Array<{ w: AckWatch; conn: Redis; channel: string }>;
   /** What a test opened beyond the shared connections, closed after it whatever happened. */
@@ -52,12 +51,7 @@ describe('SubmitAcks against a real Redis', () => {
     sub = createRedis({ url: server.url, role: 'worker', name: 'acks-sub', logger: testLogger() });
     await waitForRedis(sub);
     keys = createRedisKeys(uniquePrefix());
-    lines = [];
-    const logger = pino(
-      { level: 'debug' },
-      { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
-    );
-    acks = new SubmitAcks(sub, keys, logger);
+    acks = new SubmitAcks(sub, keys, testLogger());
     watches = [];
     cleanups = [];
   });
@@ -107,6 +101,17 @@ describe('SubmitAcks against a real Redis', () => {
     await new Promise((r) => setImmediate(r));
     return settled;
   };
+  /**
+   * A wait `w` starts now is still pending after `meanwhile` (which must not
+   * end it) and a round trip, and ends when `runId` is acknowledged.
+   */
+  const waitsForAcknowledgement = async (w: AckWatch, runId: number, meanwhile?: () => Promise<unknown>) => {
+    const wait = w.wake(LONG);
+    await meanwhile?.();
+    expect(await settledSoon(wait)).toBe(false);
+    await acknowledge(runId);
+    await woken(wait);
+  };
 
   it('when a connection is given then acknowledgements can wake claims, and without one they cannot', () => {
     expect(acks.listening).toBe(true);
@@ -116,25 +121,15 @@ describe('SubmitAcks against a real Redis', () => {
   it('when the run is acknowledged then the waiting claim wakes, and the next wait lasts until the next message', async () => {
     const w = watch(7);
     await woken(w.wake(LONG)); // the subscription's answer: look once more
-    const next = w.wake(LONG);
-    expect(await settledSoon(next)).toBe(false);
-    await acknowledge(7);
-    await woken(next);
-    const last = w.wake(LONG);
-    expect(await settledSoon(last)).toBe(false);
-    await acknowledge(7);
-    await woken(last);
+    await waitsForAcknowledgement(w, 7);
+    await waitsForAcknowledgement(w, 7);
   });
 
   it("when another run is acknowledged then this run's claim sleeps on", async () => {
     const w = watch(7);
     watch(8);
     await woken(w.wake(LONG));
-    const next = w.wake(LONG);
-    await acknowledge(8);
-    expect(await settledSoon(next)).toBe(false);
-    await acknowledge(7);
-    await woken(next);
+    await waitsForAcknowledgement(w, 7, () => acknowledge(8));
   });
 
   it('when the acknowledgement comes while the claim is looking then its next wait returns at once, once', async () => {
@@ -144,10 +139,7 @@ describe('SubmitAcks against a real Redis', () => {
     // Heard with no wait pending: wait until the message has been delivered.
     await sub.ping();
     await woken(w.wake(LONG));
-    const last = w.wake(LONG);
-    expect(await settledSoon(last)).toBe(false);
-    await acknowledge(7);
-    await woken(last);
+    await waitsForAcknowledgement(w, 7);
   });
 
   it('when no message comes then a wait ends after its time', async () => {
@@ -202,10 +194,7 @@ describe('SubmitAcks against a real Redis', () => {
     await new Promise((r) => setImmediate(r));
     // An acknowledgement published before the subscription was never heard: look once more.
     await woken(w.wake(LONG));
-    const last = w.wake(LONG);
-    expect(await settledSoon(last)).toBe(false);
-    await acknowledge(7);
-    await woken(last);
+    await waitsForAcknowledgement(w, 7);
   });
 
   it('when a message arrives for a channel nobody waits on then it is ignored', () => {
@@ -216,10 +205,7 @@ describe('SubmitAcks against a real Redis', () => {
     // A connection that never connects and queues nothing: SUBSCRIBE is refused at once.
     const dead = new Redis(server.url, { lazyConnect: true, enableOfflineQueue: false });
     cleanups.push(async () => dead.disconnect());
-    const logger = pino(
-      { level: 'debug' },
-      { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
-    );
+    const { logger, lines } = recordingLogger('debug');
     const polling = new SubmitAcks(dead, keys, logger);
     const w = watch(7, polling, dead);
     const wait = w.wake(LONG);

@@ -1,7 +1,8 @@
 import type { X509Certificate } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import pino from 'pino';
+import type { Logger } from 'pino';
 import { AppError, type CertificateIdentity } from '@rps/common';
+import { recordingLogger } from '@rps/common/testing';
 import type { ClientVerdict } from '../services/client-allow-list.service';
 import { clientCertGuard } from './client-cert.middleware';
 
@@ -24,15 +25,11 @@ interface Outcome {
   result: unknown;
   logged: Array<Record<string, unknown>>;
   locals: Record<string, unknown>;
-  log: pino.Logger;
+  log: Logger;
 }
 
 async function run(guard: ReturnType<typeof clientCertGuard>, socket: object): Promise<Outcome> {
-  const logged: Array<Record<string, unknown>> = [];
-  const log = pino(
-    {},
-    { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) },
-  );
+  const { logger: log, lines: logged } = recordingLogger();
   const req = { socket, log } as unknown as Request;
   const res = { locals: {} } as unknown as Response;
   let result: unknown = 'not called';

@@ -1,5 +1,5 @@
-import pino from 'pino';
 import type { CertificateIdentity, ClientIdentity } from '@rps/common';
+import { recordingLogger } from '@rps/common/testing';
 import type { StoredClients } from '../stores/client-allow-list.store';
 import { GATEWAY_DEFAULTS } from '../gateway.constants';
 import { ClientAllowList } from './client-allow-list.service';
@@ -17,7 +17,7 @@ function build(
   remote: () => StoredClients | Error,
   allowAnyClientOfCa = false,
 ) {
-  const lines: Array<Record<string, unknown>> = [];
+  const { logger, lines } = recordingLogger();
   const loads: number[] = [];
   const list = new ClientAllowList({
     configured,
@@ -29,7 +29,7 @@ function build(
       return value;
     },
     refreshMs: GATEWAY_DEFAULTS.clientsRefreshMs,
-    logger: pino({}, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
+    logger,
   });
   return { list, lines, loads };
 }

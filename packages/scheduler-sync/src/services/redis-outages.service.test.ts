@@ -1,4 +1,4 @@
-import pino from 'pino';
+import { recordingLogger } from '@rps/common/testing';
 import { RedisOutages, type RedisHealth } from './redis-outages.service';
 
 /*
@@ -10,11 +10,8 @@ import { RedisOutages, type RedisHealth } from './redis-outages.service';
 const GAP_MS = 500;
 const PROBE_MS = 100;
 
-type Line = Record<string, unknown>;
-
 function build(health: Partial<RedisHealth> = {}) {
-  const lines: Line[] = [];
-  const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as Line) });
+  const { logger, lines } = recordingLogger('debug');
   const startedAt = jest.fn(async (_now?: number): Promise<number | null> => null);
   const ping = jest.fn(async () => undefined);
   let now = 1_000_000;
