@@ -148,6 +148,106 @@ function phaseBreakdown(before: PhaseTotals, after: PhaseTotals) {
   return out;
 }
 
+/** Clock ticks of /proc's CPU times (USER_HZ; 100 on Linux everywhere that matters). */
+const TICK_MS = 10;
+
+/** Own CPU time (ms) of a process, and what it collected from children it reaped. */
+function cpuOf(pid: number): { own: number; reaped: number } {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const at = (field: number) => Number(fields[field - 3]);
+    return { own: (at(14) + at(15)) * TICK_MS, reaped: (at(16) + at(17)) * TICK_MS };
+  } catch {
+    return { own: 0, reaped: 0 };
+  }
+}
+
+/** A process's descendants alive now (/proc/<pid>/task/<tid>/children). */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    let children = '';
+    try {
+      children = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const child of children.split(' ').filter(Boolean).map(Number))
+      out.push(child, ...descendants(child));
+  }
+  return out;
+}
+
+/** Busy CPU time (ms) of the whole machine since boot, from /proc/stat (all but idle and iowait). */
+function machineBusyMs(): number {
+  const [, user, nice, system, , , irq, softirq, steal] = fs
+    .readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]!
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) * TICK_MS;
+}
+
+/**
+ * CPU time (ms) so far of each part of the scenario: the agents' node
+ * processes, their launchers and jobs (the live descendants, and what the
+ * agents and launchers reaped), the gateway, Redis, this process and the
+ * whole machine (which also counts whatever else runs on it).
+ */
+function cpuReading(agents: Agent[], gatewayPid: number, redisPid: number) {
+  let agentNode = 0;
+  let jobs = 0;
+  for (const { child } of agents) {
+    const own = cpuOf(child.pid ?? 0);
+    agentNode += own.own;
+    jobs += own.reaped;
+    for (const pid of descendants(child.pid ?? 0)) {
+      const c = cpuOf(pid);
+      jobs += c.own + c.reaped;
+    }
+  }
+  const self = process.cpuUsage();
+  return {
+    agentNode,
+    jobs,
+    gateway: cpuOf(gatewayPid).own,
+    redis: cpuOf(redisPid).own,
+    bench: (self.user + self.system) / 1000,
+    machine: machineBusyMs(),
+  };
+}
+
+function cpuPerRun(
+  before: ReturnType<typeof cpuReading>,
+  after: ReturnType<typeof cpuReading>,
+  runs: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(after) as Array<keyof typeof after>) {
+    out[key] = Math.round(((after[key] - before[key]) / runs) * 10) / 10;
+  }
+  return out;
+}
+
+async function redisPidOf(url: string): Promise<number> {
+  const admin = createRedis({ url, role: 'worker', name: 'bench-pid', logger: testLogger() });
+  try {
+    await waitForRedis(admin);
+    return Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
+  } finally {
+    await closeRedis(admin);
+  }
+}
+
 function quantiles(values: number[]) {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (p: number) =>
@@ -164,8 +264,10 @@ function quantiles(values: number[]) {
  * be taken at once. The first runs, until every agent has had one, build the
  * task's environment on each agent (a cached task) and are not counted. Also
  * printed: how late this process saw the `running` events (receipt against
- * the agent's own stamp, whole ms), and the agents' own
- * phase breakdown (rps_agent_run_phase_seconds).
+ * the agent's own stamp, whole ms), the agents' own
+ * phase breakdown (rps_agent_run_phase_seconds), and the CPU time per run of
+ * each process of the scenario (agents, their launchers and jobs, gateway,
+ * Redis, this driver) and of the whole machine.
  */
 export async function dispatchLatency(env: BenchEnv, options: { runs: number; ratePerSecond: number }) {
   if (!fs.existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} missing: npm run build`);
@@ -266,6 +368,8 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
     const firstCounted = runId;
     lags.length = 0;
     const before = await phaseTotals(agents);
+    const redisPid = await redisPidOf(env.redis.url);
+    const cpuBefore = cpuReading(agents, env.gateway.pid ?? 0, redisPid);
     const latencies: number[] = [];
     const inFlight: Array<Promise<void>> = [];
     const intervalMs = 1000 / options.ratePerSecond;
@@ -285,6 +389,7 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
       await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
     }
     await Promise.all(inFlight);
+    const cpu = cpuPerRun(cpuBefore, cpuReading(agents, env.gateway.pid ?? 0, redisPid), options.runs);
     const achievedPerSecond = Math.round((options.runs / (performance.now() - began)) * 1000);
     const phases = phaseBreakdown(before, await phaseTotals(agents));
     const lag = quantiles(lags);
@@ -299,6 +404,8 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
       eventLagP50Ms: lag.p50Ms,
       eventLagP99Ms: lag.p99Ms,
       phases,
+      // CPU ms per counted run (10 ms ticks of /proc, summed over the counted window).
+      cpuMsPerRun: cpu,
     };
   } finally {
     await pool.close();
