@@ -1,3 +1,4 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import https from 'node:https';
 import express, { type Express } from 'express';
 import type { Queue } from 'bullmq';
@@ -16,7 +17,8 @@ import {
   type RedisKeys,
 } from '@rps/common';
 import { GATEWAY_DEFAULTS } from './gateway.constants';
-import { clientCertGuard } from './http/client-cert.middleware';
+import { clientCertCheck, clientCertGuard } from './http/client-cert.middleware';
+import { runSubmitLane } from './http/run-submit.lane';
 import { createGatewayMetrics, metricsMiddleware } from './metrics/gateway.metrics';
 import { RUN_SUBMIT_PATH, runsRoutes, runSubmitHandlers } from './routes/runs.routes';
 import { tasksRoutes } from './routes/tasks.routes';
@@ -77,8 +79,12 @@ export interface GatewayDeps {
 
 /** The built gateway: apps to serve and what must be closed on shutdown. */
 export interface Gateway {
-  /** The public app (serve it with {@link createHttpsServer}). */
-  app: Express;
+  /**
+   * The public request handler (serve it with {@link createHttpsServer}):
+   * IVIS-core's run POST on its own lane (run-submit.lane.ts), everything
+   * else through the Express app.
+   */
+  app: RequestListener;
   /** `/healthz`, `/readyz`, `/metrics`. */
   adminApp: Express;
   /** Reads the runtime allow-list once and keeps it fresh; call before listening. */
@@ -143,29 +149,23 @@ export function createApp(deps: GatewayDeps): Gateway {
     logger: logger.child({ component: 'tasks' }),
   });
 
+  // One check for the run POST's lane and the guard: they share each connection's revocation verdict.
+  const checkClient = clientCertCheck({
+    isRevoked: (serial) => revocations.isRevoked(serial),
+    identify: (identity) => allowList.identify(identity),
+    recheckMs: opts.revocationRecheckMs,
+  });
+  const staging = { uploads, aboveBytes: opts.stageBodiesAboveBytes };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   // Every request: an id and a logger, metrics, then the client certificate.
-  const front = [
-    requestContext(logger),
-    metricsMiddleware(metrics),
-    clientCertGuard({
-      isRevoked: (serial) => revocations.isRevoked(serial),
-      identify: (identity) => allowList.identify(identity),
-      recheckMs: opts.revocationRecheckMs,
-    }),
-  ];
-  // IVIS-core's run request first, as one route: the hot path passes one router layer.
+  const front = [requestContext(logger), metricsMiddleware(metrics), clientCertGuard(checkClient)];
+  // IVIS-core's run request in the shapes the lane leaves to Express (a compressed body, say), as one route.
   app.post(
     RUN_SUBMIT_PATH,
     ...front,
-    ...runSubmitHandlers({
-      runs,
-      metrics,
-      bodyLimit: opts.bodyLimit,
-      staging: { uploads, aboveBytes: opts.stageBodiesAboveBytes },
-    }),
+    ...runSubmitHandlers({ runs, metrics, bodyLimit: opts.bodyLimit, staging }),
   );
   app.use(...front);
   app.use(runsRoutes({ runs, stop }));
@@ -179,8 +179,20 @@ export function createApp(deps: GatewayDeps): Gateway {
     checks: { redis: redisReadiness(redis) },
   });
 
+  const lane = runSubmitLane({
+    runs,
+    metrics,
+    logger,
+    checkClient,
+    bodyLimit: opts.bodyLimit,
+    staging,
+  });
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (!lane(req, res)) app(req, res);
+  };
+
   return {
-    app,
+    app: handler,
     adminApp,
     start: async () => {
       uploads.connection();
@@ -206,7 +218,7 @@ export interface GatewayTls {
  * the handshake (the original RPS never enforced this). TLS 1.2 stays
  * allowed because IVIS-core's front speaks it.
  */
-export function createHttpsServer(app: Express, tls: GatewayTls): https.Server {
+export function createHttpsServer(app: RequestListener, tls: GatewayTls): https.Server {
   return https.createServer(
     {
       cert: tls.cert,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
@@ -16,6 +17,15 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** A sane incoming `x-request-id` (so a request can be followed across services), else a new one. */
+export function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers[REQUEST_ID_HEADER];
+  return typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+}
+
+/** The response header that carries the request id. */
+export { REQUEST_ID_HEADER };
+
 /**
  * Gives every request an id (a sane incoming `x-request-id` is kept, so a
  * request can be followed across services) and a child logger carrying it,
@@ -23,8 +33,7 @@ declare module 'express-serve-static-core' {
  */
 export function requestContext(logger: Logger): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    const incoming = req.headers[REQUEST_ID_HEADER];
-    req.id = typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    req.id = requestIdOf(req);
     req.log = logger.child({ reqId: req.id });
     res.setHeader(REQUEST_ID_HEADER, req.id);
     const started = process.hrtime.bigint();
@@ -69,12 +78,60 @@ export function redisUnavailableError(err: unknown): AppError | null {
   ]);
 }
 
+/** The answer to an error: its status, JSON body and `Retry-After` (seconds, every 503 has one). */
+export interface ErrorAnswer {
+  status: number;
+  body: ErrorBody;
+  retryAfter?: number;
+}
+
 /**
- * The one error middleware (STYLE.md rule 7): zod errors become 400, AppError
- * its own status, body-parser errors (malformed JSON, too large) their 4xx,
- * Redis unavailability 503 `redis_unavailable` (logged as a warning: it is
- * an outage, not a bug), anything else 500 logged with the error and
- * answered without internals. Every 503 carries `Retry-After`.
+ * What a request that failed with `err` answers, logged on `log`: zod
+ * errors become 400, AppError its own status, body-parser errors (malformed
+ * JSON, too large) their 4xx, Redis unavailability 503 `redis_unavailable`
+ * (logged as a warning: it is an outage, not a bug), anything else 500
+ * logged with the error and answered without internals.
+ */
+export function errorAnswer(err: unknown, log: Logger): ErrorAnswer {
+  let status = 500;
+  let body: ErrorBody = { error: 'internal error', code: 'internal', details: [] };
+  const unavailable = redisUnavailableError(err);
+  if (unavailable) {
+    status = unavailable.status;
+    body = { error: unavailable.message, code: unavailable.code, details: [...unavailable.details] };
+  } else if (err instanceof ZodError) {
+    status = 400;
+    body = zodErrorBody(err);
+  } else if (err instanceof AppError) {
+    status = err.status;
+    body = { error: err.message, code: err.code, details: [...err.details] };
+  } else if (isClientHttpError(err)) {
+    status = err.status ?? err.statusCode ?? 400;
+    body = { error: clientErrorMessage(err), code: err.type ?? 'bad_request', details: [] };
+  }
+  if (unavailable) log.warn({ err: { message: (err as Error).message } }, 'redis unavailable');
+  else if (status >= 500) log.error({ err }, 'request failed');
+  else log.info({ status, code: body.code }, 'request rejected');
+  return { status, body, retryAfter: retryAfterFor(body.code, status) };
+}
+
+/**
+ * Writes an {@link ErrorAnswer} on a plain Node response, with the headers
+ * Express's `res.status().json()` gives it (a path served outside Express).
+ */
+export function writeErrorAnswer(res: ServerResponse, { status, body, retryAfter }: ErrorAnswer): void {
+  const json = JSON.stringify(body);
+  if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter));
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(json),
+  });
+  res.end(json);
+}
+
+/**
+ * The one error middleware (STYLE.md rule 7): {@link errorAnswer}, answered
+ * as JSON. Every 503 carries `Retry-After`.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, next: NextFunction) => {
@@ -82,27 +139,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       next(err);
       return;
     }
-    const log = req.log ?? logger;
-    let status = 500;
-    let body: ErrorBody = { error: 'internal error', code: 'internal', details: [] };
-    const unavailable = redisUnavailableError(err);
-    if (unavailable) {
-      status = unavailable.status;
-      body = { error: unavailable.message, code: unavailable.code, details: [...unavailable.details] };
-    } else if (err instanceof ZodError) {
-      status = 400;
-      body = zodErrorBody(err);
-    } else if (err instanceof AppError) {
-      status = err.status;
-      body = { error: err.message, code: err.code, details: [...err.details] };
-    } else if (isClientHttpError(err)) {
-      status = err.status ?? err.statusCode ?? 400;
-      body = { error: clientErrorMessage(err), code: err.type ?? 'bad_request', details: [] };
-    }
-    if (unavailable) log.warn({ err: { message: (err as Error).message } }, 'redis unavailable');
-    else if (status >= 500) log.error({ err }, 'request failed');
-    else log.info({ status, code: body.code }, 'request rejected');
-    const retryAfter = retryAfterFor(body.code, status);
+    const { status, body, retryAfter } = errorAnswer(err, req.log ?? logger);
     if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter));
     res.status(status).json(body);
   };
