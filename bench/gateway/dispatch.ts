@@ -15,6 +15,7 @@ import {
   waitForRedis,
 } from '@rps/common';
 import { freePort, testLogger } from '@rps/common/testing';
+import { processCpuMs, redisPid, TICK_MS } from './proc';
 import type { BenchEnv } from './run';
 
 // BENCH_AGENT_MAIN: another build of the agent (e.g. an older commit's), to compare in the same conditions.
@@ -148,17 +149,10 @@ function phaseBreakdown(before: PhaseTotals, after: PhaseTotals) {
   return out;
 }
 
-/** Clock ticks of /proc's CPU times (USER_HZ; 100 on Linux everywhere that matters). */
-const TICK_MS = 10;
-
-/** Own CPU time (ms) of a process, and what it collected from children it reaped. */
+/** Own CPU time (ms) of a process, and what it collected from children it reaped (0 once it is gone). */
 function cpuOf(pid: number): { own: number; reaped: number } {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const at = (field: number) => Number(fields[field - 3]);
-    return { own: (at(14) + at(15)) * TICK_MS, reaped: (at(16) + at(17)) * TICK_MS };
+    return processCpuMs(pid);
   } catch {
     return { own: 0, reaped: 0 };
   }
@@ -236,16 +230,6 @@ function cpuPerRun(
     out[key] = Math.round(((after[key] - before[key]) / runs) * 10) / 10;
   }
   return out;
-}
-
-async function redisPidOf(url: string): Promise<number> {
-  const admin = createRedis({ url, role: 'worker', name: 'bench-pid', logger: testLogger() });
-  try {
-    await waitForRedis(admin);
-    return Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
-  } finally {
-    await closeRedis(admin);
-  }
 }
 
 function quantiles(values: number[]) {
@@ -368,8 +352,8 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
     const firstCounted = runId;
     lags.length = 0;
     const before = await phaseTotals(agents);
-    const redisPid = await redisPidOf(env.redis.url);
-    const cpuBefore = cpuReading(agents, env.gateway.pid ?? 0, redisPid);
+    const redisProcess = await redisPid(env.redis.url);
+    const cpuBefore = cpuReading(agents, env.gateway.pid ?? 0, redisProcess);
     const latencies: number[] = [];
     const inFlight: Array<Promise<void>> = [];
     const intervalMs = 1000 / options.ratePerSecond;
@@ -389,7 +373,7 @@ export async function dispatchLatency(env: BenchEnv, options: { runs: number; ra
       await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
     }
     await Promise.all(inFlight);
-    const cpu = cpuPerRun(cpuBefore, cpuReading(agents, env.gateway.pid ?? 0, redisPid), options.runs);
+    const cpu = cpuPerRun(cpuBefore, cpuReading(agents, env.gateway.pid ?? 0, redisProcess), options.runs);
     const achievedPerSecond = Math.round((options.runs / (performance.now() - began)) * 1000);
     const phases = phaseBreakdown(before, await phaseTotals(agents));
     const lag = quantiles(lags);

@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { dispatchLatency } from './dispatch';
+import { processCpuMs, redisPid } from './proc';
 import { createRedis, closeRedis, waitForRedis } from '@rps/common';
 import {
   createTestPki,
@@ -259,12 +260,8 @@ function summary(latencies: number[], seconds: number) {
 
 /** CPU time (user + system, all threads) a process has used so far, in ms. */
 export function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  return processCpuMs(pid).own;
 }
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 /** The gateway's mean batch size per group-committed step, from its metrics. */
 async function meanBatchSizes(adminPort: number): Promise<Record<string, number>> {
@@ -301,17 +298,6 @@ async function settleAof(url: string): Promise<void> {
     await idle();
     await admin.bgrewriteaof();
     await idle();
-  } finally {
-    await closeRedis(admin);
-  }
-}
-
-/** The pid of a redis-server, from INFO. */
-async function redisPid(url: string): Promise<number> {
-  const admin = createRedis({ url, role: 'worker', name: 'bench-pid', logger: testLogger() });
-  try {
-    await waitForRedis(admin);
-    return Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
   } finally {
     await closeRedis(admin);
   }
