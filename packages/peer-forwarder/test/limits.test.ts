@@ -208,25 +208,40 @@ describe('peer-forwarder limits', () => {
     expect(access(fwd)).toEqual([expect.objectContaining({ source: '127.0.0.3', status: 408 })]);
   });
 
-  it('when a small body trickles in slower than bodyIdleMs or longer than requestMs then it gets 408', async () => {
+  it('when a small body stops arriving for bodyIdleMs then it gets 408', async () => {
     const idle = raw(port(), '127.0.0.4');
     await idle.connected;
     idle.write('POST /idle HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nab');
-    const trickler = raw(port(), '127.0.0.4');
-    await trickler.connected;
-    trickler.write('POST /trickle HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n');
-    // One byte every 200 ms never leaves the body idle for 600 ms, but 100 bytes take 20 s.
+    await waitFor('408', () => idle.text.includes('request_timeout'), { timeoutMs: RELEASE_BOUND_MS });
+    expect(idle.text).toContain('request body idle for 600 ms');
+    expect(upstream.seen).toHaveLength(0);
+  });
+
+  it('when a small body keeps trickling in for longer than requestMs then it gets 408 at the deadline', async () => {
+    // Its own forwarder, whose idle bound (60 s) cannot fire first: with the
+    // shared one (600 ms), a loaded machine that stalls this process between
+    // two bytes turned the deadline's 408 into the idle one (CI, 2026-12-03).
+    // If a byte reset the deadline, one byte every 200 ms would never be cut.
+    const own = await startForwarder({
+      pki,
+      redisUrl: redisServer.url,
+      routes: { trusted: upstream.url },
+      allow: ['127.0.0.0/24'],
+      limits: { headMs: 1000, bodyIdleMs: 60_000, requestMs: 2000, lingerMs: 300 },
+    });
+    const trickler = new RawClient(own.ports.trusted!, '127.0.0.4');
     const trickle = setInterval(() => trickler.write('x'), 200);
     try {
-      await waitFor('both 408', () => [idle, trickler].every((c) => c.text.includes('request_timeout')), {
-        timeoutMs: RELEASE_BOUND_MS,
-      });
+      await trickler.connected;
+      trickler.write('POST /trickle HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n');
+      await waitFor('408', () => trickler.text.includes('request_timeout'), { timeoutMs: RELEASE_BOUND_MS });
+      expect(trickler.text).toContain('request not complete within 2000 ms');
+      expect(upstream.seen).toHaveLength(0);
     } finally {
       clearInterval(trickle);
+      trickler.destroy();
+      await own.close();
     }
-    expect(idle.text).toContain('request body idle for 600 ms');
-    expect(trickler.text).toContain('request not complete within 2000 ms');
-    expect(upstream.seen).toHaveLength(0);
   });
 
   it('when a chunked upload (Node path) stops then it gets 408 after bodyIdleMs', async () => {

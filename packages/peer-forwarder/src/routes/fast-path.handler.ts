@@ -134,6 +134,13 @@ class PeerConnection implements PoolResponseHandler {
   private bodyNeeded = 0;
   /** When the request in the Body phase must be complete (Date.now() ms). */
   private requestDeadline = 0;
+  /**
+   * The Body phase's timer was armed for the request's deadline, not for the
+   * idle bound. A socket timer may fire a millisecond before `Date.now()`
+   * reaches the deadline (libuv's loop clock is not the wall clock), so the
+   * 408's reason is taken from what the timer was armed for.
+   */
+  private bodyTimerIsDeadline = false;
   private head: RequestHead | null = null;
   private closeAfter = false;
   private log: ExchangeLog | null = null;
@@ -236,7 +243,9 @@ class PeerConnection implements PoolResponseHandler {
 
   /** Silence allowed now in the Body phase: the idle bound, or less when the request's deadline is nearer. */
   private bodyTimeout(): number {
-    return Math.max(1, Math.min(this.fp.ctx.limits.bodyIdleMs, this.requestDeadline - Date.now()));
+    const left = this.requestDeadline - Date.now();
+    this.bodyTimerIsDeadline = left <= this.fp.ctx.limits.bodyIdleMs;
+    return Math.max(1, Math.min(this.fp.ctx.limits.bodyIdleMs, left));
   }
 
   private relayWithBody(): void {
@@ -441,7 +450,7 @@ class PeerConnection implements PoolResponseHandler {
         return;
       case Phase.Body:
         this.tooSlow(
-          Date.now() >= this.requestDeadline
+          this.bodyTimerIsDeadline || Date.now() >= this.requestDeadline
             ? `request not complete within ${limits.requestMs} ms`
             : `request body idle for ${limits.bodyIdleMs} ms`,
         );
