@@ -26,8 +26,8 @@ import { createRedis, closeRedis, createRedisKeys, QUEUES, waitForRedis, type Re
 import { testLogger, type TestRedisServer } from '@rps/common/testing';
 import { RunAckStore } from '@rps/rps-gateway/dist/stores/run-ack.store';
 import { RunSubmitStore } from '@rps/rps-gateway/dist/stores/run-submit.store';
-import { processCpuMs } from './proc';
-import { runBody, startRedis, taskTar } from './run';
+import { processCpuMs, redisPid } from './proc';
+import { runBody, settleAof, startRedis, taskTar } from './run';
 
 interface Args {
   runs: number;
@@ -69,10 +69,8 @@ async function inFlight(runs: number, concurrency: number, task: (i: number) => 
 }
 
 /** Redis's CPU, script time and commands per run while `work` runs `runs` runs. */
-async function measure(redis: Redis, pid: number, runs: number, work: () => Promise<void>) {
-  await redis.bgrewriteaof().catch(() => undefined);
-  while (/aof_rewrite_in_progress:1/.test(await redis.info('persistence')))
-    await new Promise((r) => setTimeout(r, 50));
+async function measure(redis: Redis, url: string, pid: number, runs: number, work: () => Promise<void>) {
+  await settleAof(url);
   const before = await commandStats(redis);
   const cpu = processCpuMs(pid).own;
   const started = Date.now();
@@ -110,7 +108,7 @@ async function main(): Promise<void> {
   const admin = createRedis({ url: server.url, role: 'worker', name: 'bench-cost-admin', logger });
   try {
     await Promise.all([waitForRedis(redis), waitForRedis(admin)]);
-    const pid = Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
+    const pid = await redisPid(server.url);
     const keys: RedisKeys = createRedisKeys('{bench}');
     const queue = new Queue(QUEUES.runs, { connection: redis, prefix: keys.bullPrefix });
     const submits = new RunSubmitStore(redis, keys, queue);
@@ -118,34 +116,33 @@ async function main(): Promise<void> {
     // run.ts's small run: one small file, which tar pads to 10 KiB (~21 kB of JSON).
     // One body for every run: the stores do not read its runId, and building
     // it per run would make the bench's own CPU the limit.
-    const oneBody = runBody(taskTar(0, false));
-    const body = (_runId: number) => oneBody;
+    const body = runBody(taskTar(0, false));
     const executions = new Map<number, number>();
     console.log(
-      JSON.stringify({ scenario: 'redis-cost', ...args, bodyBytes: body(1).length, redis: server.url }),
+      JSON.stringify({ scenario: 'redis-cost', ...args, bodyBytes: body.length, redis: server.url }),
     );
 
-    const naive = await measure(admin, pid, args.runs, () =>
+    const naive = await measure(admin, server.url, pid, args.runs, () =>
       inFlight(args.runs, args.concurrency, async (i) => {
         await redis
           .multi()
-          .set(`{ref}:run:${i + 1}`, body(i + 1))
+          .set(`{ref}:run:${i + 1}`, body)
           .rpush('{ref}:queue', String(i + 1))
           .exec();
       }),
     );
     console.log(JSON.stringify({ phase: 'naive durable MULTI', ...naive }));
 
-    const submit = await measure(admin, pid, args.runs, () =>
+    const submit = await measure(admin, server.url, pid, args.runs, () =>
       inFlight(args.runs, args.concurrency, async (i) => {
         const runId = i + 1;
-        const result = await submits.submitAndEnqueue(runId, body(runId), { taskId: 7, jobId: 5 });
+        const result = await submits.submitAndEnqueue(runId, body, { taskId: 7, jobId: 5 });
         executions.set(runId, result.execution);
       }),
     );
     console.log(JSON.stringify({ phase: 'gateway submit + job', ...submit }));
 
-    const ack = await measure(admin, pid, args.runs, () =>
+    const ack = await measure(admin, server.url, pid, args.runs, () =>
       inFlight(args.runs, args.concurrency, async (i) => {
         const runId = i + 1;
         const execution = executions.get(runId)!;

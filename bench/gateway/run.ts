@@ -282,7 +282,7 @@ async function meanBatchSizes(adminPort: number): Promise<Record<string, number>
  * next round for the cores. A round that writes enough to trigger its own
  * rewrite still pays for it, as a server in production would.
  */
-async function settleAof(url: string): Promise<void> {
+export async function settleAof(url: string): Promise<void> {
   const admin = createRedis({ url, role: 'worker', name: 'bench-aof', logger: testLogger() });
   const rewriting = async () =>
     /aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await admin.info('persistence'));

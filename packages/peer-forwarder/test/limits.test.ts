@@ -230,10 +230,12 @@ describe('peer-forwarder limits', () => {
       limits: { headMs: 1000, bodyIdleMs: 60_000, requestMs: 2000, lingerMs: 300 },
     });
     const trickler = new RawClient(own.ports.trusted!, '127.0.0.4');
-    const trickle = setInterval(() => trickler.write('x'), 200);
+    let trickle: NodeJS.Timeout | undefined;
     try {
       await trickler.connected;
       trickler.write('POST /trickle HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n');
+      // Only after the head: a byte before it would make this a bad request, not a slow one.
+      trickle = setInterval(() => trickler.write('x'), 200);
       await waitFor('408', () => trickler.text.includes('request_timeout'), { timeoutMs: RELEASE_BOUND_MS });
       expect(trickler.text).toContain('request not complete within 2000 ms');
       expect(upstream.seen).toHaveLength(0);

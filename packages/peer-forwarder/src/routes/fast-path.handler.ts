@@ -199,7 +199,7 @@ class PeerConnection implements PoolResponseHandler {
         if (this.buf.length >= this.bodyNeeded) this.relayWithBody();
         else if (Date.now() >= this.requestDeadline)
           this.tooSlow(`request not complete within ${this.fp.ctx.limits.requestMs} ms`);
-        else this.socket.setTimeout(this.bodyTimeout());
+        else this.armBodyTimer();
         return;
       case Phase.Relaying:
         if (this.buf.length > MAX_BUFFERED_BYTES) this.socket.pause();
@@ -238,14 +238,14 @@ class PeerConnection implements PoolResponseHandler {
     this.to(Phase.Body);
     this.bodyNeeded = length;
     this.requestDeadline = Date.now() + this.fp.ctx.limits.requestMs;
-    this.socket.setTimeout(this.bodyTimeout());
+    this.armBodyTimer();
   }
 
-  /** Silence allowed now in the Body phase: the idle bound, or less when the request's deadline is nearer. */
-  private bodyTimeout(): number {
+  /** Arms the Body phase's timer: the idle bound, or less when the request's deadline is nearer. */
+  private armBodyTimer(): void {
     const left = this.requestDeadline - Date.now();
     this.bodyTimerIsDeadline = left <= this.fp.ctx.limits.bodyIdleMs;
-    return Math.max(1, Math.min(this.fp.ctx.limits.bodyIdleMs, left));
+    this.socket.setTimeout(Math.max(1, Math.min(this.fp.ctx.limits.bodyIdleMs, left)));
   }
 
   private relayWithBody(): void {
