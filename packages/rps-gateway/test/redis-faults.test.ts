@@ -83,10 +83,11 @@ describe('gateway while Redis fails', () => {
     }
   });
 
-  // Submit reply lost: ioredis resends the unanswered script once reconnected.
-  // Drop right after the job was added: the acknowledgement fails at once (no
-  // offline queue) and the gateway's own retry, once the connection is back,
-  // goes through the submit (existing, still pending) again.
+  // Submit reply lost after the script ran: ioredis aborts the MULTI (or,
+  // when none of it was answered, resends it once reconnected), and the
+  // gateway's own retry goes through the submit (existing, still pending)
+  // again. Drop right after the job was added: the acknowledgement fails at
+  // once (no offline queue) and the retry does the same.
   it.each([
     ['before the submit reply', false],
     ['right after the job was added', true],
@@ -100,10 +101,14 @@ describe('gateway while Redis fails', () => {
       const store = new RunStore(g.redis, g.keys);
       await warmUp(g);
       const runId = deliverReply ? 67 : 62;
-      // On the wire, the run id in the body marks the submit script, which also adds the job
-      // (run-submit-enqueue-n.lua): its reply delivered means the job was added.
-      const marker = `"runId":${runId}`;
-      const cut = proxy.cutAfterReplyTo(marker, { refuseMs, deliverReply });
+      // On the wire, the run's record key (a key of the submit script, which also adds
+      // the job: run-submit-enqueue-n.lua) marks the submit's MULTI; the EXEC's reply
+      // carries the script's `created`.
+      const cut = proxy.cutAfterReplyTo(`${g.keys.run(runId)}\r\n`, {
+        refuseMs,
+        deliverReply,
+        replyIncluding: 'created',
+      });
       const res = await post(g, runId);
       await cut;
       expect(res.status).toBe(200);
@@ -131,7 +136,7 @@ describe('gateway while Redis fails', () => {
     const g = gw;
     const store = new RunStore(g.redis, g.keys);
     await warmUp(g);
-    const cut = proxy.cutAfterReplyTo('"runId":63', { refuseMs: 3000 });
+    const cut = proxy.cutAfterReplyTo(`${g.keys.run(63)}\r\n`, { refuseMs: 3000, replyIncluding: 'created' });
     const res = await post(g, 63);
     await cut;
     expect(res.status).toBe(503);
@@ -180,6 +185,26 @@ describe('gateway while Redis fails', () => {
     expect(failed).toMatchObject({ execution: 1, pendingSince: '' });
     // And the gateway serves again on its own.
     expect((await post(g, 65)).status).toBe(200);
+  });
+
+  // The submit's script runs inside a MULTI (the bodies are SET beside it),
+  // where a NOSCRIPT fails only that command: the gateway sends it again on
+  // its own, and the staged bodies are there for it.
+  it('when Redis forgets its scripts (SCRIPT FLUSH) between two POSTs then the second still answers 200 with its body stored', async () => {
+    gw = await startGateway(redisServer.url, pki);
+    const g = gw;
+    const store = new RunStore(g.redis, g.keys);
+    await warmUp(g);
+    expect((await post(g, 72)).status).toBe(200);
+    await g.redis.script('FLUSH');
+    const body = JSON.stringify(runBody(73));
+    const res = await post(g, 73, body);
+    expect(res.status).toBe(200);
+    expect(await store.get(73)).toMatchObject({ state: 'queued', execution: 1, pendingSince: '' });
+    expect((await store.request(73))?.toString()).toBe(body);
+    expect((await g.runsQueue.getJob(runJobId(73, 1)))?.data).toEqual({ runId: 73, execution: 1 });
+    // Nothing staged is left behind.
+    expect(await g.redis.keys(g.keys.runUpload('*'))).toEqual([]);
   });
 
   it('when Redis is at maxmemory with noeviction then a POST answers 503 naming memory, reads still work, and it recovers when memory is freed', async () => {

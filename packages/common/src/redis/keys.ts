@@ -21,7 +21,7 @@ export interface RedisKeys {
   runOutput(runId: number): string;
   /** zset runId -> last change (ms); writers: rps-gateway, peer-agent, scheduler-sync; readers: scheduler-sync (retention, reconciliation). */
   runIndex(): string;
-  /** string; TTL 60 s (set by its first write), deleted when the upload fails or renamed to {@link runRequest} by the submit; writer and reader: rps-gateway. A large run body being uploaded, created at its full length and written as it arrives (SETRANGE) on the gateway's upload connection. */
+  /** string; TTL 60 s (set by its first write), deleted when the upload fails or by a submit that recorded nothing, else renamed to {@link runRequest} by the submit; writer and reader: rps-gateway. A run body on its way to its submit: a large one being uploaded, created at its full length and written as it arrives (SETRANGE) on the gateway's upload connection, or a small one SET just ahead of the submit script in the same MULTI. */
   runUpload(uploadId: string): string;
   /** string (the body's length); TTL 60 s; writer: rps-gateway, after the last byte of {@link runUpload}; reader: rps-gateway's submit script, which deletes it. Says the staged body is whole. */
   runUploadSealed(uploadId: string): string;

@@ -8,6 +8,7 @@ describe('redisUnavailableReason', () => {
   it.each([
     [new Error("Stream isn't writeable and enableOfflineQueue options is false"), 'connection'],
     [new Error('Connection is closed.'), 'connection'],
+    [new Error('Command aborted due to connection close'), 'connection'],
     [
       Object.assign(new Error('Reached the max retries per request limit (which is 1).'), {
         name: 'MaxRetriesPerRequestError',

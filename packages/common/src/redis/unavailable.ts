@@ -36,6 +36,8 @@ const REPLY_PREFIXES: Record<string, RedisUnavailableReason> = {
 // ioredis's own messages for a command that never got an answer.
 const CLIENT_MESSAGES: Array<[RegExp, RedisUnavailableReason]> = [
   [/^Connection is closed\.?$/, 'connection'],
+  // A MULTI cut by a close after Redis answered part of it (ioredis aborts the rest).
+  [/^Command aborted due to connection close$/, 'connection'],
   [/Stream isn't writeable/, 'connection'],
   [/max retries per request/i, 'connection'],
   [/^Command timed out$/, 'timeout'],

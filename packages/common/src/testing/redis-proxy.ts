@@ -15,9 +15,14 @@ export interface RedisProxy {
    * dropped (so the command ran, but its caller never hears), and new
    * connections are refused for `refuseMs`. With `deliverReply` the reply
    * still reaches the client and the drop hits its next command instead.
-   * Resolves when the cut happened.
+   * With `replyIncluding`, the cut waits for the first reply that contains
+   * it (the earlier ones pass): for a command inside a MULTI, whose own
+   * reply comes with the EXEC's. Resolves when the cut happened.
    */
-  cutAfterReplyTo(marker: string, options?: { refuseMs?: number; deliverReply?: boolean }): Promise<void>;
+  cutAfterReplyTo(
+    marker: string,
+    options?: { refuseMs?: number; deliverReply?: boolean; replyIncluding?: string },
+  ): Promise<void>;
   /**
    * Holds every reply Redis sends to any client from now on (commands still
    * reach Redis and run) until the returned function is called, which
@@ -33,7 +38,13 @@ export interface RedisProxy {
 export async function startRedisProxy(targetPort: number): Promise<RedisProxy> {
   const sockets = new Set<net.Socket>();
   let refuseUntil = 0;
-  let armed: { marker: Buffer; refuseMs: number; deliver: boolean; cut: () => void } | null = null;
+  let armed: {
+    marker: Buffer;
+    reply: Buffer | null;
+    refuseMs: number;
+    deliver: boolean;
+    cut: () => void;
+  } | null = null;
   /** Replies held by {@link RedisProxy.holdReplies}, in arrival order; null: none held. */
   let held: Array<() => void> | null = null;
 
@@ -55,7 +66,7 @@ export async function startRedisProxy(targetPort: number): Promise<RedisProxy> {
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
-      if (sawMarker && armed) {
+      if (sawMarker && armed && (!armed.reply || chunk.includes(armed.reply))) {
         const { refuseMs, deliver, cut } = armed;
         armed = null;
         if (deliver) client.write(chunk);
@@ -85,6 +96,7 @@ export async function startRedisProxy(targetPort: number): Promise<RedisProxy> {
       new Promise<void>((resolve) => {
         armed = {
           marker: Buffer.from(marker),
+          reply: options.replyIncluding === undefined ? null : Buffer.from(options.replyIncluding),
           refuseMs: options.refuseMs ?? 0,
           deliver: options.deliverReply ?? false,
           cut: resolve,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Job, type Queue } from 'bullmq';
 // BullMQ's own add script, used unchanged so the job is exactly what `queue.add` writes
@@ -16,7 +17,7 @@ import {
   type SubmitResult,
 } from '@rps/common';
 import { GroupCommit } from './group-commit';
-import { isStagedRunBody, type StagedRunBody } from './run-upload.store';
+import { isStagedRunBody, UPLOAD_TTL_MS, type StagedRunBody } from './run-upload.store';
 
 const addStandardJob = bullAddStandardJob as { content: string; keys: number };
 const GATEWAY_LUA = path.join(__dirname, '../../lua');
@@ -67,7 +68,7 @@ function stagedScript(composite: string): { numberOfKeys: number | undefined; lu
 type SubmitEnqueue = (...args: Array<string | Buffer | number>) => Promise<SubmitReply[]>;
 /** `run-submit-staged-15.lua`: one run's reply. */
 type SubmitStaged = (...args: Array<string | Buffer | number>) => Promise<SubmitReply>;
-/** `{outcome, execution, state, pending}`, or `{'error', message}`. */
+/** `{outcome, execution, state, pending}`, `{'error', message}` or `{'lost', ''}`. */
 type SubmitReply = [string, string, string, string];
 
 /** One run's submit, as the batch carries it. */
@@ -92,25 +93,30 @@ const BATCH = { maxItems: 64, maxBytes: 1024 * 1024, maxInFlight: 1 };
  * Records submitted runs and adds their queue jobs in one atomic script per
  * batch (group commit, see {@link GroupCommit}): what `RunStore.submit`
  * (pending) followed by `RunQueueStore.enqueue` did in two round trips per
- * run. BullMQ builds the job's keys and arguments itself (its
+ * run. The bodies go in the same MULTI, each SET under a staging key ahead
+ * of the script, which moves it into place. BullMQ builds the job's keys and arguments itself (its
  * `addJobToTransaction`, given a client that only records the command), once;
  * the job id, data and timestamp, which depend on the run and the execution
  * the submit decides, are set inside the script.
  */
 export class RunSubmitStore {
+  private readonly name = 'rpsGatewaySubmitEnqueue';
   private readonly command: SubmitEnqueue;
   private readonly stagedCommand: SubmitStaged;
   private readonly batches: GroupCommit<SubmitItem, SubmitResult>;
   private template: Promise<BullTemplate> | null = null;
+  /** Names this store's staging keys (`RedisKeys.runUpload`): unique per process, then counted. */
+  private readonly stagingPrefix = randomUUID();
+  private staged = 0;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly queue: Queue,
     /** Told the size of each batch sent (metrics). */
     onBatch?: (size: number) => void,
   ) {
-    const name = 'rpsGatewaySubmitEnqueue';
+    const name = this.name;
     const staged = 'rpsGatewaySubmitStaged';
     if (!(name in redis) || !(staged in redis)) {
       const composite = compositeScript();
@@ -148,34 +154,53 @@ export class RunSubmitStore {
     body: StagedRunBody,
     meta: { taskId: number; jobId: number },
   ): Promise<SubmitResult> {
-    const { keys, args } = await this.scriptArgs([{ runId, body: Buffer.alloc(0), ...meta }]);
-    const reply = await this.stagedCommand(
-      ...keys,
-      body.stagedKey,
-      body.sealKey,
-      ...args,
-      String(body.length),
-    ).catch((err: unknown) => {
-      if (err instanceof Error && err.message.startsWith('RPSSTAGED')) {
-        throw appError('redis_unavailable', 'Redis lost the uploaded run body (restarted?); send it again', [
-          { path: 'redis', message: 'staged body lost' },
-        ]);
-      }
-      throw err;
-    });
-    const result = submitResult(reply);
+    const { keys, args } = await this.scriptArgs([{ runId, ...meta }], [body.stagedKey]);
+    const reply = await this.stagedCommand(...keys, body.sealKey, ...args, String(body.length));
+    const result = submitResult(reply, 'Redis lost the uploaded run body (restarted?); send it again');
     if (result instanceof Error) throw result;
     return result;
   }
 
+  /**
+   * One MULTI: each body SET under its own staging key, then the composite,
+   * which renames each into place (Redis spends about twice as long on a
+   * body written from inside Lua). A refused MULTI (EXECABORT: out of
+   * memory, say) rejects with the reason Redis gave; a script Redis no
+   * longer holds (SCRIPT FLUSH, a restart between two batches) is sent again
+   * outside the MULTI, where ioredis loads it: the bodies are staged by then.
+   */
   private async sendBatch(items: SubmitItem[]): Promise<Array<SubmitResult | Error>> {
-    const { keys, args } = await this.scriptArgs(items);
-    const replies = await this.command(keys.length, ...keys, ...args);
-    return replies.map(submitResult);
+    const stagedKeys = items.map(() => this.keys.runUpload(`${this.stagingPrefix}.${++this.staged}`));
+    const { keys, args } = await this.scriptArgs(items, stagedKeys);
+    const multi = this.redis.multi();
+    items.forEach((item, i) => multi.set(stagedKeys[i]!, item.body, 'PX', UPLOAD_TTL_MS));
+    // Queued on the MULTI (its reply comes with the EXEC's).
+    (multi as unknown as Record<string, (...a: Array<string | Buffer | number>) => unknown>)[this.name]!(
+      keys.length,
+      ...keys,
+      ...args,
+    );
+    const replies = await multi.exec().catch((err: unknown) => {
+      // ioredis keeps the replies that made Redis discard the transaction.
+      const previous = (err as { previousErrors?: unknown[] }).previousErrors?.[0];
+      throw previous instanceof Error ? previous : err;
+    });
+    if (!replies) throw new Error('the submit MULTI was discarded');
+    const failed = replies.slice(0, items.length).find(([err]) => err)?.[0];
+    if (failed) throw failed;
+    const [scriptErr, scriptReply] = replies[items.length]!;
+    let runs = scriptReply as SubmitReply[];
+    if (scriptErr) {
+      if (!scriptErr.message.startsWith('NOSCRIPT')) throw scriptErr;
+      runs = await this.command(keys.length, ...keys, ...args);
+    }
+    return runs.map((reply) =>
+      submitResult(reply, 'Redis lost the run body before its submit; send it again'),
+    );
   }
 
-  /** run-submit-enqueue-n.lua's keys and arguments for `items`. */
-  private async scriptArgs(items: SubmitItem[]) {
+  /** run-submit-enqueue-n.lua's keys and arguments for `items`, whose bodies are staged under `stagedKeys`. */
+  private async scriptArgs(items: Array<Omit<SubmitItem, 'body'>>, stagedKeys: string[]) {
     const bull = await (this.template ??= this.bullTemplate().catch((err: unknown) => {
       this.template = null;
       throw err;
@@ -188,10 +213,16 @@ export class RunSubmitStore {
       bull.args,
       bull.opts,
     ];
-    for (const item of items) {
-      keys.push(this.keys.run(item.runId), this.keys.runRequest(item.runId), this.keys.runOutput(item.runId));
-      args.push(String(item.runId), item.body, String(item.taskId), String(item.jobId));
-    }
+    items.forEach((item, i) => {
+      const { runId } = item;
+      keys.push(
+        this.keys.run(runId),
+        this.keys.runRequest(runId),
+        this.keys.runOutput(runId),
+        stagedKeys[i]!,
+      );
+      args.push(String(runId), String(item.taskId), String(item.jobId));
+    });
     return { keys, args };
   }
 
@@ -217,8 +248,14 @@ export class RunSubmitStore {
   }
 }
 
-function submitResult([outcome, execution, state, pending]: SubmitReply): SubmitResult | Error {
-  return outcome === 'error'
-    ? new Error(execution)
-    : ({ outcome, execution: Number(execution), state, pending: pending === '1' } as SubmitResult);
+/** One run's reply; `lost` (its staged body gone) answers 503 `redis_unavailable` with `lostMessage`. */
+function submitResult(
+  [outcome, execution, state, pending]: SubmitReply,
+  lostMessage: string,
+): SubmitResult | Error {
+  if (outcome === 'error') return new Error(execution);
+  if (outcome === 'lost') {
+    return appError('redis_unavailable', lostMessage, [{ path: 'redis', message: 'staged body lost' }]);
+  }
+  return { outcome, execution: Number(execution), state, pending: pending === '1' } as SubmitResult;
 }
