@@ -1,21 +1,32 @@
-import { Worker, type Job } from 'bullmq';
-import { createRedis, closeRedis, QUEUES, RunStore, runJobId, waitForRedis } from '@rps/common';
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  createRedis,
+  createRedisKeys,
+  closeRedis,
+  QUEUES,
+  RunStore,
+  runJobId,
+  waitForRedis,
+} from '@rps/common';
 import {
   createTestPki,
   startRedisServer,
   testLogger,
+  uniquePrefix,
   waitFor,
   type TestPki,
   type TestRedisServer,
 } from '@rps/common/testing';
-import { RUN_JOB_OPTIONS } from '../src/stores/run-submit.store';
+import { RUN_JOB_OPTIONS, RunSubmitStore } from '../src/stores/run-submit.store';
 import { call, runBody, startGateway, type TestGateway } from './gateway-harness';
 
 /*
  * The gateway adds a run's BullMQ job inside its own submit script
- * (run-submit-enqueue-n.lua, with BullMQ's add script pasted in). What the
- * agents read must stay exactly what `queue.add` writes: checked here against
- * a real BullMQ Worker and against a job added the ordinary way.
+ * (run-submit-enqueue-n.lua, which writes what BullMQ's add script writes
+ * for such a job). What the agents read must stay exactly what `queue.add`
+ * writes: checked here against a real BullMQ Worker and, key by key, against
+ * the same jobs added the ordinary way.
  */
 describe('the run job added by the submit script', () => {
   let redisServer: TestRedisServer;
@@ -77,24 +88,117 @@ describe('the run job added by the submit script', () => {
     }
   });
 
-  it('when compared with a job added by queue.add then every stored field but the timestamps is the same', async () => {
-    expect((await post(310)).status).toBe(200);
-    await gw.runsQueue.add(
-      'run',
-      { runId: 311, execution: 1 },
-      { ...RUN_JOB_OPTIONS, jobId: runJobId(311, 1) },
-    );
-    const ours = await gw.redis.hgetall(`${gw.keys.bullPrefix}:${QUEUES.runs}:${runJobId(310, 1)}`);
-    const theirs = await gw.redis.hgetall(`${gw.keys.bullPrefix}:${QUEUES.runs}:${runJobId(311, 1)}`);
-    const comparable = (hash: Record<string, string>) => {
-      const { timestamp: _t, ...rest } = hash;
-      // The run ids differ (310 and 311); everything else must match byte for byte.
-      return { ...rest, data: rest.data?.replace(/31[01]/, 'N'), opts: rest.opts?.replace(/31[01]/, 'N') };
+  /** Everything under a queue's keys, by key (the queue's prefix cut off): what an agent or BullMQ could read. */
+  async function queueContents(redis: Redis, queue: Queue): Promise<Record<string, unknown>> {
+    const prefix = `${queue.opts.prefix}:${queue.name}:`;
+    const contents: Record<string, unknown> = {};
+    for (const key of (await redis.keys(`${prefix}*`)).sort()) {
+      const name = key.slice(prefix.length);
+      const type = await redis.type(key);
+      if (type === 'hash') {
+        const hash = await redis.hgetall(key);
+        // A job's creation time: the gateway's clock at the batch, Date.now() at queue.add.
+        if ('timestamp' in hash) hash.timestamp = String(Number(hash.timestamp) > 0);
+        contents[name] = hash;
+      } else if (type === 'list') contents[name] = await redis.lrange(key, 0, -1);
+      else if (type === 'zset') contents[name] = await redis.zrange(key, 0, -1, 'WITHSCORES');
+      else if (type === 'string') contents[name] = await redis.get(key);
+      else if (type === 'set') contents[name] = (await redis.smembers(key)).sort();
+      else if (type === 'stream')
+        contents[name] = (await redis.xrange(key, '-', '+')).map(([, fields]) => fields);
+      else contents[name] = `unexpected type ${type}`;
+    }
+    return contents;
+  }
+
+  it('when runs are submitted then every key of the queue holds what queue.add writes for the same jobs, in every queue state', async () => {
+    const redis = createRedis({
+      url: redisServer.url,
+      role: 'request',
+      name: 't-diff',
+      logger: testLogger(),
+    });
+    await waitForRedis(redis);
+    const oursKeys = createRedisKeys(uniquePrefix('ours'));
+    // Queues that never wrote their meta, as on a Redis the gateway meets first.
+    const queue = (prefix: string) =>
+      new Queue(QUEUES.runs, { connection: redis, prefix, skipMetasUpdate: true });
+    const ours = queue(oursKeys.bullPrefix);
+    const theirs = queue(createRedisKeys(uniquePrefix('theirs')).bullPrefix);
+    const submits = new RunSubmitStore(redis, oursKeys, ours);
+    const meta = { taskId: 7, jobId: 5 };
+    const body = (runId: number) => Buffer.from(JSON.stringify(runBody(runId)));
+    /** The same runs, each as the gateway's submit and as queue.add of the same job; then both queues compared. */
+    const add = async (...runIds: number[]) => {
+      await Promise.all(runIds.map((runId) => submits.submitAndEnqueue(runId, body(runId), meta)));
+      for (const runId of runIds) {
+        await theirs.add('run', { runId, execution: 1 }, { ...RUN_JOB_OPTIONS, jobId: runJobId(runId, 1) });
+      }
+      const [mine, reference] = [await queueContents(redis, ours), await queueContents(redis, theirs)];
+      expect({ runIds, queue: mine }).toEqual({ runIds, queue: reference });
+      return mine;
     };
-    expect(Object.keys(ours).length).toBeGreaterThan(3);
-    expect(comparable(ours)).toEqual(comparable(theirs));
-    const waiting = await gw.runsQueue.getWaiting();
-    expect(waiting.map((j) => j.id).sort()).toEqual([runJobId(310, 1), runJobId(311, 1)]);
+    const both = async (step: (queue: Queue) => Promise<unknown>) => {
+      await step(ours);
+      await step(theirs);
+    };
+    /** A key of the queue, on both sides. */
+    const key = (q: Queue, name: string) => `${q.opts.prefix}:${q.name}:${name}`;
+    try {
+      await add(401); // a queue without meta (skipMetasUpdate): the add sets the event limit
+      await add(402, 403); // one batch of two
+      await add(402); // the same job again: `duplicated`, nothing else
+      // A worker takes the marker when it wakes; without one, only a startable job adds it.
+      await both((q) => redis.del(key(q, 'marker')));
+      await both((q) => q.pause());
+      await add(404); // paused: no marker
+      await both((q) => q.resume());
+      await both((q) => q.setGlobalConcurrency(1));
+      await both((q) => redis.lpush(key(q, 'active'), 'busy'));
+      await both((q) => redis.del(key(q, 'marker')));
+      await add(405); // at its concurrency: no marker
+      await both((q) => q.removeGlobalConcurrency());
+      const last = await add(406, 407);
+      expect(Object.keys(last)).toEqual(expect.arrayContaining(['events', 'id', 'marker', 'meta', 'wait']));
+    } finally {
+      await ours.close();
+      await theirs.close();
+      await closeRedis(redis);
+    }
+  });
+
+  it('when BullMQ would pack a job option the script does not write then the submit fails with RPSBULL and leaves no record, job or staged body', async () => {
+    const redis = createRedis({
+      url: redisServer.url,
+      role: 'request',
+      name: 't-shape',
+      logger: testLogger(),
+    });
+    await waitForRedis(redis);
+    const keys = createRedisKeys(uniquePrefix('shape'));
+    const queue = new Queue(QUEUES.runs, { connection: redis, prefix: keys.bullPrefix });
+    // As if a BullMQ upgrade packed one more option for the same job.
+    type AddJob = (client: unknown, job: { opts: object }, ...rest: unknown[]) => Promise<unknown>;
+    const backend = (queue as unknown as { backend: { addJobToTransaction: AddJob } }).backend;
+    const original = backend.addJobToTransaction.bind(backend);
+    backend.addJobToTransaction = (client, job, ...rest) =>
+      original(client, { ...job, opts: { ...job.opts, lifo: true } }, ...rest);
+    try {
+      const submits = new RunSubmitStore(redis, keys, queue);
+      const body = Buffer.from(JSON.stringify(runBody(420)));
+      await expect(submits.submitAndEnqueue(420, body, { taskId: 7, jobId: 5 })).rejects.toThrow(
+        /RPSBULL BullMQ's job option 'lifo' is not known here/,
+      );
+      expect(await new RunStore(redis, keys).get(420)).toBeNull();
+      expect(await queue.getJob(runJobId(420, 1))).toBeUndefined();
+      await waitFor(
+        'the staged body dropped',
+        async () => (await redis.keys(keys.runUpload('*'))).length === 0,
+      );
+    } finally {
+      await queue.close();
+      await closeRedis(redis);
+    }
   });
 
   it('when a final run is posted again then its second execution gets its own job', async () => {

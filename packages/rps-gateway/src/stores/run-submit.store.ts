@@ -1,10 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Job, type Queue } from 'bullmq';
-// BullMQ's own add script, used unchanged so the job is exactly what `queue.add` writes
-// (its types sit in dist/esm, its CommonJS build in dist/cjs).
-// @ts-expect-error -- no declaration next to the CommonJS file
-import { addStandardJob as bullAddStandardJob } from 'bullmq/dist/cjs/scripts/addStandardJob-9';
 import type { Redis } from 'ioredis';
 import {
   appError,
@@ -19,7 +15,6 @@ import {
 import { GroupCommit } from './group-commit';
 import { isStagedRunBody, UPLOAD_TTL_MS, type StagedRunBody } from './run-upload.store';
 
-const addStandardJob = bullAddStandardJob as { content: string; keys: number };
 const GATEWAY_LUA = path.join(__dirname, '../../lua');
 const COMMON_LUA = path.join(path.dirname(require.resolve('@rps/common')), '../lua');
 
@@ -36,23 +31,14 @@ interface BullBackend {
 }
 
 /**
- * The composite script: common's submit and BullMQ's add pasted into
- * `run-submit-enqueue-n.lua` as functions (their shebangs dropped: only the
+ * The composite script: common's submit pasted into
+ * `run-submit-enqueue-n.lua` as a function (its shebang dropped: only the
  * composite's first line may carry one).
  */
 function compositeScript(): { lua: string } {
   const composite = loadLuaScript(GATEWAY_LUA, 'run-submit-enqueue');
-  // The composite unpacks the add's arguments and options itself (to set the job id).
-  let add = addStandardJob.content;
-  for (const n of [1, 3]) {
-    const unpack = `cmsgpack.unpack(ARGV[${n}])`;
-    if (add.split(unpack).length !== 2)
-      throw new Error(`BullMQ's addStandardJob changed: no single ${unpack}`);
-    add = add.replace(unpack, () => `ARGV[${n}]`);
-  }
   const submit = loadLuaScript(COMMON_LUA, 'run-submit').lua;
-  const lua = includeLuaScript(includeLuaScript(composite.lua, 'run-submit', submit), 'addStandardJob', add);
-  return { lua };
+  return { lua: includeLuaScript(composite.lua, 'run-submit', submit) };
 }
 
 /** The composite for a staged body (run-submit-staged-15.lua): the composite pasted in as a function. */
@@ -68,7 +54,7 @@ function stagedScript(composite: string): { numberOfKeys: number | undefined; lu
 type SubmitEnqueue = (...args: Array<string | Buffer | number>) => Promise<SubmitReply[]>;
 /** `run-submit-staged-15.lua`: one run's reply. */
 type SubmitStaged = (...args: Array<string | Buffer | number>) => Promise<SubmitReply>;
-/** `{outcome, execution, state, pending}`, `{'error', message}` or `{'lost', ''}`. */
+/** `{outcome, execution, state, pending}`, or `{'lost', ''}`. */
 type SubmitReply = [string, string, string, string];
 
 /** One run's submit, as the batch carries it. */
@@ -94,10 +80,11 @@ const BATCH = { maxItems: 64, maxBytes: 1024 * 1024, maxInFlight: 1 };
  * batch (group commit, see {@link GroupCommit}): what `RunStore.submit`
  * (pending) followed by `RunQueueStore.enqueue` did in two round trips per
  * run. The bodies go in the same MULTI, each SET under a staging key ahead
- * of the script, which moves it into place. BullMQ builds the job's keys and arguments itself (its
- * `addJobToTransaction`, given a client that only records the command), once;
- * the job id, data and timestamp, which depend on the run and the execution
- * the submit decides, are set inside the script.
+ * of the script, which moves it into place. BullMQ builds the job's keys,
+ * arguments and options itself (its `addJobToTransaction`, given a client
+ * that only records the command), once; the script writes what BullMQ's add
+ * writes for them, with the job id, data and timestamp that depend on the
+ * run and the execution the submit decides.
  */
 export class RunSubmitStore {
   private readonly name = 'rpsGatewaySubmitEnqueue';
@@ -134,8 +121,7 @@ export class RunSubmitStore {
 
   /**
    * Records the run as pending with its job; resolves with what the submit
-   * did. Rejects when the batch's command failed (every run of it), or with
-   * this run's own error when BullMQ refused its job. `body` is the raw
+   * did. Rejects when the batch's command failed (every run of it). `body` is the raw
    * bytes (group-committed with other runs), or a body an upload staged in
    * Redis (RunUploadStore), which its own script renames into place; a
    * staged body Redis no longer holds whole answers 503 `redis_unavailable`.
@@ -191,7 +177,11 @@ export class RunSubmitStore {
     const [scriptErr, scriptReply] = replies[items.length]!;
     let runs = scriptReply as SubmitReply[];
     if (scriptErr) {
-      if (!scriptErr.message.startsWith('NOSCRIPT')) throw scriptErr;
+      if (!scriptErr.message.startsWith('NOSCRIPT')) {
+        // No run of the batch will start (none recorded, or left pending): drop its staged bodies now, not at their TTL.
+        this.redis.del(...stagedKeys).catch(() => undefined);
+        throw scriptErr;
+      }
       runs = await this.command(keys.length, ...keys, ...args);
     }
     return runs.map((reply) =>
@@ -253,7 +243,6 @@ function submitResult(
   [outcome, execution, state, pending]: SubmitReply,
   lostMessage: string,
 ): SubmitResult | Error {
-  if (outcome === 'error') return new Error(execution);
   if (outcome === 'lost') {
     return appError('redis_unavailable', lostMessage, [{ path: 'redis', message: 'staged body lost' }]);
   }
