@@ -71,6 +71,11 @@ export interface GatewayDeps {
    * closed by `close`.
    */
   createUploadRedis?: () => Redis;
+  /**
+   * The BullMQ queues, best on a request-role connection other than `redis`:
+   * BullMQ defines its scripts on its connection, and ioredis copies all of
+   * them onto every MULTI made there (the run submits' MULTIs are on `redis`).
+   */
   runsQueue: Queue;
   pushesQueue: Queue;
   registry: Registry;

@@ -50,9 +50,11 @@ export async function startGateway(
     name: 'gw-test-inspect',
     logger,
   });
-  await Promise.all([waitForRedis(requestRedis), waitForRedis(redis)]);
-  const runsQueue = new Queue(QUEUES.runs, { connection: requestRedis, prefix: keys.bullPrefix });
-  const pushesQueue = new Queue(QUEUES.pushes, { connection: requestRedis, prefix: keys.bullPrefix });
+  // As main.ts does: the queues on a request-role connection of their own.
+  const queueRedis = createRedis({ url: redisUrl, role: 'request', name: 'gw-test-queues', logger });
+  await Promise.all([waitForRedis(requestRedis), waitForRedis(redis), waitForRedis(queueRedis)]);
+  const runsQueue = new Queue(QUEUES.runs, { connection: queueRedis, prefix: keys.bullPrefix });
+  const pushesQueue = new Queue(QUEUES.pushes, { connection: queueRedis, prefix: keys.bullPrefix });
   // As main.ts does: a queue without an error listener throws on every connection error.
   for (const queue of [runsQueue, pushesQueue]) queue.on('error', () => undefined);
   const gateway = createApp({
@@ -93,6 +95,7 @@ export async function startGateway(
       await gateway.close();
       await Promise.all([runsQueue.close(), pushesQueue.close()]);
       await closeRedis(requestRedis);
+      await closeRedis(queueRedis);
       await closeRedis(redis);
     },
   };
