@@ -41,7 +41,7 @@ const FINALS = 'succeeded,failed,stopped,lost';
 const RUN = { runId: '7', state: 'queued', execution: '2', peerId: '' };
 const RUNNING = { ...RUN, state: 'running', peerId: 'peer-a' };
 
-/** run-apply-5's ARGV: allowed states, new state, execution, owner, peer to record, peer-runs op, now, outbox. */
+/** run-apply-5's ARGV: allowed states, new state, execution, owner, peer to record, peer-runs op, now, outbox, no announcement. */
 const apply = (over: Partial<Record<'allowed' | 'to' | 'execution' | 'owner' | 'record' | 'op', string>>) => [
   over.allowed ?? 'queued',
   over.to ?? 'dispatched',
@@ -53,6 +53,8 @@ const apply = (over: Partial<Record<'allowed' | 'to' | 'execution' | 'owner' | '
   '',
   '',
   '0',
+  '',
+  '',
 ];
 
 const scripts: Script[] = [
@@ -122,6 +124,8 @@ const scripts: Script[] = [
           'push-1',
           '{"x":1}',
           '2500',
+          '',
+          '',
           'finishedAt',
           '2000',
         ],

@@ -7,6 +7,7 @@
 -- KEYS[1] run record hash  KEYS[2] run index zset  KEYS[3] the peer's runs set
 -- ARGV[1] execution  ARGV[2] peerId  ARGV[3] now (ms)
 -- ARGV[4] the new state (`dispatched`, from the state machine in TypeScript)
+-- ARGV[5] channel to announce the dispatch on ('' = none), as run-apply-5.lua does
 -- Returns {1, new state, execution} when taken, {2, 'queued', execution}
 -- while pending, {0, current state or '', execution or ''} otherwise.
 local cur = redis.call('HMGET', KEYS[1], 'state', 'execution', 'pendingSince')
@@ -18,4 +19,9 @@ redis.call('HSET', KEYS[1], 'state', ARGV[4], 'updatedAt', ARGV[3], 'peerId', AR
 local runId = redis.call('HGET', KEYS[1], 'runId')
 redis.call('SADD', KEYS[3], runId)
 redis.call('ZADD', KEYS[2], ARGV[3], runId)
+if ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[5], '{"runId":' .. runId .. ',"execution":' .. execution
+    .. ',"state":' .. cjson.encode(ARGV[4]) .. ',"peerId":' .. cjson.encode(ARGV[2])
+    .. ',"at":' .. ARGV[3] .. '}')
+end
 return {1, ARGV[4], execution}

@@ -5,8 +5,11 @@ import {
   QUEUES,
   RunStore,
   runJobId,
+  runStateMessageSchema,
+  subscribeWhenReady,
   waitForRedis,
   type RedisKeys,
+  type RunStateMessage,
 } from '@rps/common';
 import {
   startRedisServer,
@@ -37,6 +40,7 @@ describe('scheduler-sync liveness with simulated peers', () => {
   let peerB: SimulatedPeer;
   let runsQueue: Queue;
   const peerEvents: Array<Record<string, unknown>> = [];
+  const runEvents: RunStateMessage[] = [];
 
   beforeAll(async () => {
     server = await startRedisServer();
@@ -49,9 +53,11 @@ describe('scheduler-sync liveness with simulated peers', () => {
     ivis = await startFakeIvis();
     runsQueue = new Queue(QUEUES.runs, { connection: redis, prefix: keys.bullPrefix });
     await observer.subscribe(keys.peerEvents());
-    observer.on('message', (_channel: string, message: string) =>
-      peerEvents.push(JSON.parse(message) as Record<string, unknown>),
-    );
+    await subscribeWhenReady(observer, keys.runEvents());
+    observer.on('message', (channel: string, message: string) => {
+      if (channel === keys.runEvents()) runEvents.push(runStateMessageSchema.parse(JSON.parse(message)));
+      else peerEvents.push(JSON.parse(message) as Record<string, unknown>);
+    });
     service = createService({
       config: schedulerConfig({
         heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
@@ -122,6 +128,15 @@ describe('scheduler-sync liveness with simulated peers', () => {
     // The `lost` announcement itself is pinned in liveness.service.test.ts: pub/sub
     // delivery to this test's own subscriber proved unreliable on a loaded machine.
     expect(Number(await redis.hget(keys.peer('peer-a'), 'lostAt'))).toBeGreaterThan(silentSince);
+    // The run changes are announced by the scripts that make them (run-apply-5.lua).
+    const announced = (runId: number, state: string) =>
+      runEvents.find((m) => m.runId === runId && m.state === state);
+    await waitFor(
+      'the lost and requeued runs announced',
+      () => announced(1, 'lost') && announced(2, 'queued'),
+    );
+    expect(announced(1, 'lost')).toMatchObject({ execution: 1, peerId: 'peer-a' });
+    expect(announced(2, 'queued')).toMatchObject({ execution: 1, peerId: '' });
   });
 
   it('when more ticks pass then the lost run is pushed exactly once', async () => {

@@ -60,6 +60,13 @@ export interface ApplyOptions {
    * lets its own earlier pushes of the run finish).
    */
   outbox?: OutboxEntry & { dueAt?: number };
+  /**
+   * Announce the change on `keys.runEvents()` (a {@link RunStateMessage},
+   * `at` = now, `peerId` the acting peer, '' for `requeue`) from the same
+   * script: the message leaves with the change, in the order of the changes,
+   * without a command or a wait of its own.
+   */
+  announce?: boolean;
 }
 
 /** The outcome of {@link RunStore.apply}. */
@@ -219,6 +226,8 @@ export class RunStore {
       outbox?.jobId ?? '',
       outbox ? JSON.stringify({ jobId: outbox.jobId, data: outbox.data, owner: outbox.owner }) : '',
       String(outbox?.dueAt ?? now),
+      options.announce ? this.keys.runEvents() : '',
+      event === 'requeue' ? '' : acting,
       ...fields,
     );
     if (ok === 1) return { ok: true, state: state as RunState, execution: Number(execution) };

@@ -10,7 +10,6 @@ import {
   type RedisKeys,
   type RunEvent,
   type RunRecord,
-  type RunStateMessage,
 } from '@rps/common';
 import type { Logger } from 'pino';
 import { SubmitAcks } from './submit-acks.store';
@@ -25,8 +24,8 @@ interface ClaimScripts {
 /**
  * The agent's view of run records: every state change goes through common's
  * {@link RunStore} (the atomic compare-and-set) and, when it succeeds, is
- * announced on `keys.runEvents()` for dashboards and tests (sent at once,
- * its reply not waited for).
+ * announced on `keys.runEvents()` for dashboards and tests by the same
+ * script, so the message leaves with the change.
  */
 export class RunLedger {
   private readonly runs: RunStore;
@@ -36,7 +35,7 @@ export class RunLedger {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-    private readonly logger: Logger,
+    logger: Logger,
     /** A subscriber connection for submit acknowledgements; none: a waiting claim polls. */
     events?: Redis,
   ) {
@@ -61,21 +60,15 @@ export class RunLedger {
       peerId,
       String(Date.now()),
       to.to,
+      this.keys.runEvents(),
     );
     if (code === 2) return 'pending';
-    if (code === 1) {
-      void this.announce(runId, execution, to.to, 'dispatch', peerId);
-      return { ok: true, state: to.to, execution };
-    }
+    if (code === 1) return { ok: true, state: to.to, execution };
     return refusedChange(runId, 'dispatch', state, current);
   }
 
-  async apply(runId: number, event: RunEvent, options: ApplyOptions): Promise<ApplyResult> {
-    const result = await this.runs.apply(runId, event, options);
-    // Not awaited: the message is sent right after the change on the same connection (so messages
-    // keep their order), and the caller (e.g. a job about to be started) need not wait for its reply.
-    if (result.ok) void this.announce(runId, result.execution, result.state, event, options.peerId);
-    return result;
+  apply(runId: number, event: RunEvent, options: ApplyOptions): Promise<ApplyResult> {
+    return this.runs.apply(runId, event, { ...options, announce: true });
   }
 
   /**
@@ -98,8 +91,8 @@ export class RunLedger {
       record.execution === options.execution &&
       record.peerId === options.peerId &&
       record.startedAt === options.fields.startedAt;
+    // The start whose reply was lost announced itself (its script did), so nothing is sent again.
     if (!ours) return result;
-    void this.announce(runId, options.execution, 'running', 'start', options.peerId);
     return { ok: true, state: 'running', execution: options.execution };
   }
 
@@ -128,28 +121,5 @@ export class RunLedger {
   async peerRunIds(peerId: string): Promise<number[]> {
     const members = await this.redis.smembers(this.keys.peerRuns(peerId));
     return members.map(Number).filter((id) => Number.isSafeInteger(id));
-  }
-
-  private async announce(
-    runId: number,
-    execution: number,
-    state: RunStateMessage['state'],
-    event: RunEvent,
-    peerId: string | undefined,
-  ): Promise<void> {
-    const message: RunStateMessage = {
-      runId,
-      execution,
-      state,
-      // A requeued run belongs to nobody any more.
-      peerId: event === 'requeue' ? '' : (peerId ?? ''),
-      at: Date.now(),
-    };
-    try {
-      await this.redis.publish(this.keys.runEvents(), JSON.stringify(message));
-    } catch (err) {
-      // The record is the truth and already written; the message is only a hint.
-      this.logger.warn({ err, runId }, 'run event publish failed');
-    }
   }
 }

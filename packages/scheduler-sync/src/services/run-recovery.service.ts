@@ -113,6 +113,7 @@ export class RunRecovery {
       fields,
       now,
       outbox: entry,
+      announce: true,
     });
     if (!result.ok) return result;
     try {
@@ -143,6 +144,7 @@ export class RunRecovery {
       peerId: record.peerId,
       execution: record.execution,
       fields: { reason: `requeued: ${why}` },
+      announce: true,
     });
     if (!result.ok) {
       this.log.info({ runId: record.runId, reason: result.reason }, 'run not requeued: it moved on');
