@@ -92,7 +92,11 @@ export interface Gateway {
   app: RequestListener;
   /** `/healthz`, `/readyz`, `/metrics`. */
   adminApp: Express;
-  /** Reads the runtime allow-list once and keeps it fresh; call before listening. */
+  /**
+   * Checks that BullMQ's run job add is still what the submit script writes
+   * (RunSubmitStore.checkBullShape), then reads the runtime allow-list once
+   * and keeps it fresh; call before listening.
+   */
   start(): Promise<void>;
   /** Stops the allow-list refresh and closes the blocking connections (the caller owns `redis` and the queues). */
   close(): Promise<void>;
@@ -127,12 +131,13 @@ export function createApp(deps: GatewayDeps): Gateway {
   );
   const metrics = createGatewayMetrics(deps.registry, () => runQueue.depth(), logger);
 
+  const submits = new RunSubmitStore(redis, keys, deps.runsQueue, (n) =>
+    metrics.batchSize.observe({ step: 'submit' }, n),
+  );
   const runs = new RunsService({
     runs: runStore,
     runQueue,
-    submits: new RunSubmitStore(redis, keys, deps.runsQueue, (n) =>
-      metrics.batchSize.observe({ step: 'submit' }, n),
-    ),
+    submits,
     acks: new RunAckStore(redis, keys, (n) => metrics.batchSize.observe({ step: 'acknowledge' }, n)),
     control,
     connection: new ConnectionStore(redis),
@@ -201,6 +206,7 @@ export function createApp(deps: GatewayDeps): Gateway {
     adminApp,
     start: async () => {
       uploads.connection();
+      await submits.checkBullShape();
       await allowList.start();
     },
     close: async () => {

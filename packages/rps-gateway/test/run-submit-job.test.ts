@@ -167,7 +167,8 @@ describe('the run job added by the submit script', () => {
     }
   });
 
-  it('when BullMQ would pack a job option the script does not write then the submit fails with RPSBULL and leaves no record, job or staged body', async () => {
+  /** A request-role connection and a runs queue of their own, whose BullMQ add `change` alters (as an upgrade might). */
+  async function alteredQueue(change: (args: unknown[]) => unknown[]) {
     const redis = createRedis({
       url: redisServer.url,
       role: 'request',
@@ -177,18 +178,29 @@ describe('the run job added by the submit script', () => {
     await waitForRedis(redis);
     const keys = createRedisKeys(uniquePrefix('shape'));
     const queue = new Queue(QUEUES.runs, { connection: redis, prefix: keys.bullPrefix });
-    // As if a BullMQ upgrade packed one more option for the same job.
-    type AddJob = (client: unknown, job: { opts: object }, ...rest: unknown[]) => Promise<unknown>;
+    type AddJob = (...args: unknown[]) => Promise<unknown>;
     const backend = (queue as unknown as { backend: { addJobToTransaction: AddJob } }).backend;
     const original = backend.addJobToTransaction.bind(backend);
-    backend.addJobToTransaction = (client, job, ...rest) =>
-      original(client, { ...job, opts: { ...job.opts, lifo: true } }, ...rest);
+    backend.addJobToTransaction = (...args) => original(...change(args));
+    const close = async () => {
+      await queue.close();
+      await closeRedis(redis);
+    };
+    return { redis, keys, queue, submits: new RunSubmitStore(redis, keys, queue), close };
+  }
+
+  it("when BullMQ would pack a job option the script does not write then the gateway's check and every submit fail with RPSBULL, leaving no record, job or staged body", async () => {
+    // One more option for the same job.
+    const altered = await alteredQueue(([client, job, ...rest]) => {
+      const { opts } = job as { opts: object };
+      return [client, { ...(job as object), opts: { ...opts, lifo: true } }, ...rest];
+    });
+    const { redis, keys, queue, submits } = altered;
     try {
-      const submits = new RunSubmitStore(redis, keys, queue);
+      const refusal = /RPSBULL BullMQ's job option 'lifo' is not known here/;
+      await expect(submits.checkBullShape()).rejects.toThrow(refusal);
       const body = Buffer.from(JSON.stringify(runBody(420)));
-      await expect(submits.submitAndEnqueue(420, body, { taskId: 7, jobId: 5 })).rejects.toThrow(
-        /RPSBULL BullMQ's job option 'lifo' is not known here/,
-      );
+      await expect(submits.submitAndEnqueue(420, body, { taskId: 7, jobId: 5 })).rejects.toThrow(refusal);
       expect(await new RunStore(redis, keys).get(420)).toBeNull();
       expect(await queue.getJob(runJobId(420, 1))).toBeUndefined();
       await waitFor(
@@ -196,8 +208,34 @@ describe('the run job added by the submit script', () => {
         async () => (await redis.keys(keys.runUpload('*'))).length === 0,
       );
     } finally {
-      await queue.close();
-      await closeRedis(redis);
+      await altered.close();
+    }
+  });
+
+  it("when BullMQ's add would take its keys in another order then the gateway's check fails naming them", async () => {
+    // The queue's keys as the add's fifth argument, two of them swapped.
+    const altered = await alteredQueue(([client, job, jobId, parentOpts]) => {
+      const keys = (altered.queue as unknown as { keys: Record<string, string> }).keys;
+      return [client, job, jobId, parentOpts, { ...keys, meta: keys.paused, paused: keys.meta }];
+    });
+    try {
+      await expect(altered.submits.checkBullShape()).rejects.toThrow(
+        /BullMQ's add keys are not wait, paused, meta, id, completed, delayed, active, events, marker/,
+      );
+      // Unchanged, a queue of the same keys passes.
+      const plainQueue = new Queue(QUEUES.runs, {
+        connection: altered.redis,
+        prefix: altered.keys.bullPrefix,
+      });
+      try {
+        await expect(
+          new RunSubmitStore(altered.redis, altered.keys, plainQueue).checkBullShape(),
+        ).resolves.toBeUndefined();
+      } finally {
+        await plainQueue.close();
+      }
+    } finally {
+      await altered.close();
     }
   });
 

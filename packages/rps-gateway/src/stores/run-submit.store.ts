@@ -72,6 +72,9 @@ interface BullTemplate {
   opts: string | Buffer | number;
 }
 
+/** The queue keys of BullMQ's add, in the order run-submit-enqueue-n.lua reads them (its KEYS[2..10]). */
+const BULL_ADD_KEYS = ['wait', 'paused', 'meta', 'id', 'completed', 'delayed', 'active', 'events', 'marker'];
+
 /** Group commit limits: enough runs to share a script call, few enough bytes not to hold Redis long. */
 const BATCH = { maxItems: 64, maxBytes: 1024 * 1024, maxInFlight: 1 };
 
@@ -133,6 +136,19 @@ export class RunSubmitStore {
   ): Promise<SubmitResult> {
     if (isStagedRunBody(body)) return this.submitStaged(runId, body, meta);
     return this.batches.run({ runId, body, taskId: meta.taskId, jobId: meta.jobId });
+  }
+
+  /**
+   * Checks, before any run, that BullMQ still builds a run job's add the way
+   * the submit script writes it: the keys in their order (here) and no
+   * argument or option the script does not know (the script's own check,
+   * run for a batch of no runs, which writes nothing). Rejects with what
+   * differs; the gateway's start calls it, so a BullMQ upgrade that changed
+   * the add stops the gateway instead of writing jobs the agents cannot read.
+   */
+  async checkBullShape(): Promise<void> {
+    const { keys, args } = await this.scriptArgs([], []);
+    await this.command(keys.length, ...keys, ...args);
   }
 
   private async submitStaged(
@@ -234,7 +250,14 @@ export class RunSubmitStore {
     await backend.addJobToTransaction(recorder, jobData, placeholder, { parentDependenciesKey: '' });
     const args = sent as Array<string | Buffer | number> | null;
     if (!args || args.length !== 12) throw new Error('BullMQ add arguments not as expected');
-    return { keys: args.slice(0, 9) as string[], args: args[9]!, opts: args[11]! };
+    const keys = args.slice(0, 9) as string[];
+    // run-submit-enqueue-n.lua takes the queue's keys by position.
+    const queueKeys = this.queue.keys as Record<string, string>;
+    const expected = BULL_ADD_KEYS.map((name) => queueKeys[name]);
+    if (keys.some((key, i) => key !== expected[i])) {
+      throw new Error(`BullMQ's add keys are not ${BULL_ADD_KEYS.join(', ')}: ${keys.join(', ')}`);
+    }
+    return { keys, args: args[9]!, opts: args[11]! };
   }
 }
 
