@@ -71,6 +71,8 @@ describe('ResponseSpool', () => {
     expect(spool.push(chunk('dddd'))).toBe(true);
     while (spool.queued > 0) sink.take();
     expect(sink.all).toBe('aaaabbbbccccdddd');
+    // The socket is full again (its stall timer runs): the exchange ends as the forwarder ends it.
+    spool.dispose();
   });
 
   it('when there is no file (fileBytes 0) then a full socket holds the upstream back at once', () => {
