@@ -32,16 +32,21 @@ describe('the run job added by the submit script', () => {
   let redisServer: TestRedisServer;
   let pki: TestPki;
   let gw: TestGateway;
+  /** A request-role connection, as the gateway's submits use, for the tests that drive RunSubmitStore itself. */
+  let redis: Redis;
 
   beforeAll(async () => {
     pki = createTestPki();
     redisServer = await startRedisServer();
+    redis = createRedis({ url: redisServer.url, role: 'request', name: 't-submits', logger: testLogger() });
+    await waitForRedis(redis);
   });
   beforeEach(async () => {
     gw = await startGateway(redisServer.url, pki);
   });
   afterEach(async () => gw.close());
   afterAll(async () => {
+    await closeRedis(redis);
     await redisServer.stop();
     pki.cleanup();
   });
@@ -112,13 +117,6 @@ describe('the run job added by the submit script', () => {
   }
 
   it('when runs are submitted then every key of the queue holds what queue.add writes for the same jobs, in every queue state', async () => {
-    const redis = createRedis({
-      url: redisServer.url,
-      role: 'request',
-      name: 't-diff',
-      logger: testLogger(),
-    });
-    await waitForRedis(redis);
     const oursKeys = createRedisKeys(uniquePrefix('ours'));
     // Queues that never wrote their meta, as on a Redis the gateway meets first.
     const queue = (prefix: string) =>
@@ -163,39 +161,27 @@ describe('the run job added by the submit script', () => {
     } finally {
       await ours.close();
       await theirs.close();
-      await closeRedis(redis);
     }
   });
 
-  /** A request-role connection and a runs queue of their own, whose BullMQ add `change` alters (as an upgrade might). */
-  async function alteredQueue(change: (args: unknown[]) => unknown[]) {
-    const redis = createRedis({
-      url: redisServer.url,
-      role: 'request',
-      name: 't-shape',
-      logger: testLogger(),
-    });
-    await waitForRedis(redis);
+  /** A runs queue of its own, whose BullMQ add `change` alters (as an upgrade might). */
+  function alteredQueue(change: (args: unknown[]) => unknown[]) {
     const keys = createRedisKeys(uniquePrefix('shape'));
     const queue = new Queue(QUEUES.runs, { connection: redis, prefix: keys.bullPrefix });
     type AddJob = (...args: unknown[]) => Promise<unknown>;
     const backend = (queue as unknown as { backend: { addJobToTransaction: AddJob } }).backend;
     const original = backend.addJobToTransaction.bind(backend);
     backend.addJobToTransaction = (...args) => original(...change(args));
-    const close = async () => {
-      await queue.close();
-      await closeRedis(redis);
-    };
-    return { redis, keys, queue, submits: new RunSubmitStore(redis, keys, queue), close };
+    return { keys, queue, submits: new RunSubmitStore(redis, keys, queue) };
   }
 
   it("when BullMQ would pack a job option the script does not write then the gateway's check and every submit fail with RPSBULL, leaving no record, job or staged body", async () => {
     // One more option for the same job.
-    const altered = await alteredQueue(([client, job, ...rest]) => {
+    const altered = alteredQueue(([client, job, ...rest]) => {
       const { opts } = job as { opts: object };
       return [client, { ...(job as object), opts: { ...opts, lifo: true } }, ...rest];
     });
-    const { redis, keys, queue, submits } = altered;
+    const { keys, queue, submits } = altered;
     try {
       const refusal = /RPSBULL BullMQ's job option 'lifo' is not known here/;
       await expect(submits.checkBullShape()).rejects.toThrow(refusal);
@@ -208,13 +194,13 @@ describe('the run job added by the submit script', () => {
         async () => (await redis.keys(keys.runUpload('*'))).length === 0,
       );
     } finally {
-      await altered.close();
+      await altered.queue.close();
     }
   });
 
   it("when BullMQ's add would take its keys in another order then the gateway's check fails naming them", async () => {
     // The queue's keys as the add's fifth argument, two of them swapped.
-    const altered = await alteredQueue(([client, job, jobId, parentOpts]) => {
+    const altered = alteredQueue(([client, job, jobId, parentOpts]) => {
       const keys = (altered.queue as unknown as { keys: Record<string, string> }).keys;
       return [client, job, jobId, parentOpts, { ...keys, meta: keys.paused, paused: keys.meta }];
     });
@@ -224,18 +210,18 @@ describe('the run job added by the submit script', () => {
       );
       // Unchanged, a queue of the same keys passes.
       const plainQueue = new Queue(QUEUES.runs, {
-        connection: altered.redis,
+        connection: redis,
         prefix: altered.keys.bullPrefix,
       });
       try {
         await expect(
-          new RunSubmitStore(altered.redis, altered.keys, plainQueue).checkBullShape(),
+          new RunSubmitStore(redis, altered.keys, plainQueue).checkBullShape(),
         ).resolves.toBeUndefined();
       } finally {
         await plainQueue.close();
       }
     } finally {
-      await altered.close();
+      await altered.queue.close();
     }
   });
 

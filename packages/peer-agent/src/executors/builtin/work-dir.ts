@@ -123,7 +123,8 @@ export async function listTaskTree(taskDir: string): Promise<TaskTreeEntry[]> {
  * is a few microseconds of the agent's time on its own disk, while each
  * asynchronous call waits for a thread-pool thread and then for the event
  * loop, tens of milliseconds apiece on a busy machine, all before the run
- * can start. A larger task is copied asynchronously.
+ * can start. A larger task is copied asynchronously. The same bound says
+ * which run folders are removed synchronously ({@link removeRunDir}).
  */
 const SYNC_COPY_MAX_ENTRIES = 64;
 
