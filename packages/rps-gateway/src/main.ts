@@ -21,6 +21,7 @@ import {
   type TlsMaterial,
 } from '@rps/common';
 import { createApp, createHttpsServer } from './app';
+import { bytesLaneKind } from './services/bytes-lane';
 
 /** Like a config problem: one line per problem on stderr, exit 2, no stack trace. */
 function loadTlsOrExit(paths: { cert: string; key: string; ca: string }): TlsMaterial {
@@ -108,9 +109,17 @@ async function main(): Promise<void> {
       serverCertificate: tls.certificate.subject,
       clients: config.gateway.clients.map((c) => c.name),
       allowAnyClientOfCa: config.gateway.allowAnyClientOfCa,
+      archiveBytesLane: bytesLaneKind().kind,
     },
     'rps-gateway started',
   );
+  const lane = bytesLaneKind();
+  if (lane.kind === 'javascript') {
+    logger.warn(
+      { reason: lane.reason },
+      'archive bytes checked without WebAssembly SIMD: large bodies cost more CPU',
+    );
+  }
   if (config.gateway.allowAnyClientOfCa) {
     logger.warn(
       'gateway.allowAnyClientOfCa is set: every certificate of gateway.tls.ca gets in, executors too',

@@ -1,3 +1,4 @@
+import { bytesLane } from './bytes-lane';
 import type { RunRequestMeta } from './run-request.parser';
 
 /*
@@ -119,7 +120,7 @@ export class RunBodyValidator {
   private taskId = '';
   private jobId = '';
   // S_BYTES.
-  /** How many bytes of the archive {@link plainBytesLane} read (a test checks that it takes them all). */
+  /** How many bytes of the archive {@link bytesLane} read (a test checks that it takes them all). */
   laneBytes = 0;
   private bytesSub = B_FIRST;
   private byteValue = 0;
@@ -157,7 +158,7 @@ export class RunBodyValidator {
 
   /**
    * The archive's bytes: digits, commas, whitespace. Returns where it stopped.
-   * The lane ({@link plainBytesLane}) reads runs of bytes as JSON.stringify
+   * The lane ({@link bytesLane}) reads runs of bytes as JSON.stringify
    * writes them; the loop below reads one element at a time what the lane
    * leaves (spaces, an element cut by the chunk's end or too near it, the
    * closing bracket) and gives the next element back to the lane.
@@ -171,7 +172,7 @@ export class RunBodyValidator {
     scan: while (i < n) {
       if (sub === B_FIRST || sub === B_NEXT) {
         const start = i;
-        i = plainBytesLane(chunk, i);
+        i = bytesLane(chunk, i);
         if (i > start) {
           sub = B_NEXT;
           this.laneBytes += i - start;
@@ -529,36 +530,6 @@ export class RunBodyValidator {
     if (this.archiveSeen !== 3) return false;
     return !this.archiveIsBuffer || (this.dataIsArray && this.dataAllBytes);
   }
-}
-
-/**
- * The lane for bytes as JSON.stringify writes them: 1 to 3 digits and a
- * comma, no spaces, no leading zero, at most 255, each element whole in the
- * chunk with a byte to spare. Returns where it stopped: at anything else.
- */
-function plainBytesLane(chunk: Uint8Array, from: number): number {
-  let i = from;
-  const n = chunk.length;
-  while (i + 4 <= n) {
-    const d0 = chunk[i]! - 0x30;
-    if (d0 < 0 || d0 > 9) break;
-    const c1 = chunk[i + 1]!;
-    if (c1 === 0x2c) {
-      i += 2;
-      continue;
-    }
-    const d1 = c1 - 0x30;
-    if (d0 === 0 || d1 < 0 || d1 > 9) break;
-    const c2 = chunk[i + 2]!;
-    if (c2 === 0x2c) {
-      i += 3;
-      continue;
-    }
-    const d2 = c2 - 0x30;
-    if (d2 < 0 || d2 > 9 || chunk[i + 3] !== 0x2c || d0 * 100 + d1 * 10 + d2 > 255) break;
-    i += 4;
-  }
-  return i;
 }
 
 function latin1(chunk: Uint8Array, from: number, to: number): string {
