@@ -16,30 +16,36 @@
 -- pending. A retry of a pending run restarts its acknowledgement window.
 local t = redis.call('TIME')
 local redisNow = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-local state = redis.call('HGET', KEYS[1], 'state')
+-- One read for all three fields (HMGET gives false for a missing one).
+local cur = redis.call('HMGET', KEYS[1], 'state', 'execution', 'pendingSince')
+local state = cur[1]
 if state then
   local final = false
   for s in string.gmatch(ARGV[6], '[^,]+') do
     if s == state then final = true end
   end
   if not final then
-    local pending = redis.call('HGET', KEYS[1], 'pendingSince')
+    local pending = cur[3]
     if pending and pending ~= '' then
       redis.call('HSET', KEYS[1], 'pendingSince', redisNow)
       pending = '1'
     else
       pending = '0'
     end
-    return {'existing', redis.call('HGET', KEYS[1], 'execution'), state, pending}
+    return {'existing', cur[2], state, pending}
   end
 end
-local execution = tonumber(redis.call('HGET', KEYS[1], 'execution') or '0') + 1
+local execution = tonumber(cur[2] or '0') + 1
 redis.call('DEL', KEYS[1], KEYS[3])
-redis.call('HSET', KEYS[1],
+local fields = {
   'runId', ARGV[1], 'state', 'queued', 'execution', execution, 'peerId', '',
   'taskId', ARGV[3], 'jobId', ARGV[4], 'createdAt', ARGV[5], 'updatedAt', ARGV[5],
-  'startedAt', '', 'finishedAt', '', 'error', '', 'reason', '')
-if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'pendingSince', redisNow) end
+  'startedAt', '', 'finishedAt', '', 'error', '', 'reason', ''}
+if ARGV[7] == '1' then
+  fields[#fields + 1] = 'pendingSince'
+  fields[#fields + 1] = redisNow
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 local outcome = 'created'

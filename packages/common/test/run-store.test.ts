@@ -79,6 +79,20 @@ describe('RunStore against a real Redis', () => {
     expect(await store.appendOutput(42, 1, 'late write of execution 1')).toBe(false);
   });
 
+  it('when a resubmitted run is submitted again while live then the answer names its current execution', async () => {
+    await store.submit(42, body, meta);
+    await store.apply(42, 'dispatch', { peerId: 'p1' });
+    await store.apply(42, 'start', { peerId: 'p1' });
+    await store.apply(42, 'succeed', { peerId: 'p1', fields: { finishedAt: '2026-01-01T00:00:00.000Z' } });
+    await store.submit(42, body, meta);
+    expect(await store.submit(42, body, meta)).toEqual({
+      outcome: 'existing',
+      execution: 2,
+      state: 'queued',
+      pending: false,
+    });
+  });
+
   it('when a peer dispatches and starts a run then it owns it, and a second start is refused', async () => {
     await store.submit(1, body, meta);
     expect(await store.apply(1, 'dispatch', { peerId: 'p1', execution: 1 })).toEqual({

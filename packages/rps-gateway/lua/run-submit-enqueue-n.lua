@@ -9,7 +9,8 @@
 -- deduplication, delay, priority or LIFO), in the same order, with what does
 -- not change within a batch (the job options' JSON, the queue's event
 -- limit, whether it is paused or at its concurrency) worked out once per
--- batch instead of once per run. BullMQ still builds the add's keys,
+-- batch instead of once per run, and the id counter and the marker written
+-- once for the batch, at its end. BullMQ still builds the add's keys,
 -- arguments and options itself (ARGV[4], ARGV[5]); a shape this script does
 -- not know fails every call with `RPSBULL` before anything is written, and
 -- test/run-submit-job.test.ts compares everything it writes with what
@@ -70,8 +71,13 @@ local optsBefore, optsAfter = string.sub(optsJson, 1, at), string.sub(optsJson, 
 -- Worked out at the first add of the batch: the queue's event limit (set
 -- to BullMQ's default if absent) and whether jobs get a marker.
 local maxEvents, markWaiting
+-- BullMQ's add increments the id counter for every job, a duplicate too,
+-- and sets the marker for every job it adds to a queue that takes them;
+-- within one atomic script once for the batch (INCRBY, one ZADD of the same
+-- member) leaves the same keys as once per job.
+local adds, marked = 0, false
 local addRunJob = function(jobId, data)
-  rcall('INCR', idKey)
+  adds = adds + 1
   if maxEvents == nil then
     maxEvents = rcall('HGET', metaKey, 'opts.maxLenEvents')
     if not maxEvents then
@@ -90,7 +96,7 @@ local addRunJob = function(jobId, data)
     'timestamp', ARGV[3], 'delay', 0, 'priority', 0)
   rcall('XADD', eventsKey, '*', 'event', 'added', 'jobId', jobId, 'name', jobName)
   rcall('LPUSH', waitKey, jobId)
-  if markWaiting then rcall('ZADD', markerKey, 0, '0') end
+  marked = marked or markWaiting
   rcall('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
 end
 -- Whether the run is recorded and not final (a submit of it changes nothing).
@@ -127,4 +133,6 @@ for i = 1, runs do
   end
   results[i] = result
 end
+if adds > 0 then rcall('INCRBY', idKey, adds) end
+if marked then rcall('ZADD', markerKey, 0, '0') end
 return results
