@@ -8,8 +8,9 @@ import path from 'node:path';
  * large body is this array, so this is where its validation time goes.
  *
  * Two lanes agree on every input (bytes-lane.test.ts): the WebAssembly SIMD
- * one (`wasm/bytes-lane.wat`, 16 bytes at a time; about 5 ms for a 9.6 MB
- * body, against about 22 ms in JavaScript) reads what it can of a chunk, and
+ * one (`wasm/bytes-lane.wat`, 16 bytes at a time; 6-7 ms for a 9.6 MB
+ * body, against 14-38 ms in JavaScript depending on the bytes: `npm run
+ * bench:gateway:validator`) reads what it can of a chunk, and
  * the JavaScript one reads on from there, element by element, to the same
  * place it would have reached alone. Without WebAssembly SIMD (or without
  * the .wasm file) only the JavaScript lane runs: slower, not different.
