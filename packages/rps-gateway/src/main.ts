@@ -100,6 +100,7 @@ async function main(): Promise<void> {
   await gateway.start();
   const admin = await listen(adminServer, config.gateway.admin, logger);
   const publicAddress = await listen(server, config.gateway.listen, logger);
+  const lane = bytesLaneKind();
   logger.info(
     {
       listen: `${publicAddress.address}:${publicAddress.port}`,
@@ -109,11 +110,10 @@ async function main(): Promise<void> {
       serverCertificate: tls.certificate.subject,
       clients: config.gateway.clients.map((c) => c.name),
       allowAnyClientOfCa: config.gateway.allowAnyClientOfCa,
-      archiveBytesLane: bytesLaneKind().kind,
+      archiveBytesLane: lane.kind,
     },
     'rps-gateway started',
   );
-  const lane = bytesLaneKind();
   if (lane.kind === 'javascript') {
     logger.warn(
       { reason: lane.reason },

@@ -62,16 +62,20 @@ function loadSimd(): Simd | string {
 }
 
 const loaded = loadSimd();
-let simd: Simd | null = typeof loaded === 'string' ? null : loaded;
+/** The SIMD lane, when it loaded; why not, when it did not. */
+const available: Simd | null = typeof loaded === 'string' ? null : loaded;
+const unavailable: string | null = typeof loaded === 'string' ? loaded : null;
+let simd = available;
 
 /** Which lane reads the archive's bytes here (the gateway logs it at start). */
 export function bytesLaneKind(): BytesLaneKind {
-  return simd ? { kind: 'wasm-simd' } : { kind: 'javascript', reason: loaded as string };
+  if (simd) return { kind: 'wasm-simd' };
+  return { kind: 'javascript', reason: unavailable ?? 'turned off (useSimdBytesLane)' };
 }
 
 /** Turns the SIMD lane off (false) or back on, for tests of the JavaScript lane alone. */
 export function useSimdBytesLane(enabled: boolean): void {
-  simd = enabled && typeof loaded !== 'string' ? loaded : null;
+  simd = enabled ? available : null;
 }
 
 /** Where the run of plain elements from `from` (an element's start) ends in `chunk`: both lanes. */
