@@ -1,4 +1,5 @@
 import tls from 'node:tls';
+import type { Redis } from 'ioredis';
 import { RunStore, runJobId } from '@rps/common';
 import {
   createTestPki,
@@ -9,7 +10,12 @@ import {
 } from '@rps/common/testing';
 import { GATEWAY_DEFAULTS } from '../src/gateway.constants';
 import { RunSubmitStore } from '../src/stores/run-submit.store';
-import { RunUploadStore, UPLOAD_TTL_MS, UPLOAD_WINDOW_BYTES } from '../src/stores/run-upload.store';
+import {
+  RunUploadStore,
+  UPLOAD_TTL_MS,
+  UPLOAD_WINDOW_BYTES,
+  UPLOAD_WRITE_BYTES,
+} from '../src/stores/run-upload.store';
 import { call, runBody, startGateway, type TestGateway } from './gateway-harness';
 
 /** A body well above the staging threshold: a ~400 kB archive as IVIS-core's JSON byte array. */
@@ -269,6 +275,68 @@ describe('the submit of a staged body (run-submit-staged-15.lua)', () => {
       );
     } finally {
       await uploads.close(async (r) => void (await r.quit()));
+    }
+  });
+
+  /** Resolves once Redis holds a command of client `id` for a `CLIENT PAUSE` (CLIENT LIST flag `b`). */
+  const heldByPause = (admin: Redis, id: number) =>
+    waitFor("the upload's writes held by the pause", async () =>
+      String(await admin.call('CLIENT', 'LIST', 'ID', String(id))).includes(' flags=b '),
+    );
+
+  /** Bytes that differ from one body to the next and within one (a wrong frame shows). */
+  const pattern = (length: number, seed: number) =>
+    Buffer.from(Array.from({ length }, (_, i) => (i * 2654435761 + seed * 40503) >>> 24));
+
+  it('when Redis has not answered its writes yet then no frame is reused, and an upload into the reused frames leaves the first body intact', async () => {
+    const uploads = new RunUploadStore(() => gw.redis.duplicate(), gw.keys);
+    const admin = gw.redis.duplicate();
+    try {
+      const first = pattern(3 * UPLOAD_WRITE_BYTES + 1000, 1);
+      const uploadClient = await uploads.connection().client('ID');
+      const a = uploads.begin(first.length);
+      await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+      a.write(first.subarray(0, 100)); // odd sizes: chunks span frames
+      a.write(first.subarray(100));
+      const ended = a.end();
+      await heldByPause(admin, uploadClient);
+      expect(uploads.pooledFrames()).toBe(0);
+      await admin.call('CLIENT', 'UNPAUSE');
+      const stagedA = await ended;
+      expect(uploads.pooledFrames()).toBe(4); // three sent and answered, and the last, part-filled
+      const second = pattern(first.length, 2);
+      const b = uploads.begin(second.length);
+      b.write(second);
+      const stagedB = await b.end();
+      expect((await gw.redis.getBuffer(stagedA.stagedKey))?.equals(first)).toBe(true);
+      expect((await gw.redis.getBuffer(stagedB.stagedKey))?.equals(second)).toBe(true);
+      a.discard();
+      b.discard();
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE');
+      admin.disconnect();
+      await uploads.close(async (r) => void (await r.quit()));
+    }
+  });
+
+  it('when a write fails then its frame is dropped, not pooled, since the socket may still hold it', async () => {
+    const uploads = new RunUploadStore(() => gw.redis.duplicate(), gw.keys);
+    const admin = gw.redis.duplicate();
+    try {
+      const body = pattern(3 * UPLOAD_WRITE_BYTES, 3);
+      const uploadClient = await uploads.connection().client('ID');
+      const upload = uploads.begin(body.length);
+      await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+      upload.write(body);
+      const ended = upload.end();
+      await heldByPause(admin, uploadClient);
+      uploads.connection().disconnect();
+      await expect(ended).rejects.toThrow();
+      expect(uploads.pooledFrames()).toBe(0);
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE');
+      admin.disconnect();
+      await uploads.close(async () => undefined);
     }
   });
 

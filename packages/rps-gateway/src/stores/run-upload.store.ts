@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { Command, type Redis } from 'ioredis';
 import { appError, type RedisKeys } from '@rps/common';
 
 /**
@@ -17,6 +17,52 @@ export const UPLOAD_WRITE_BYTES = 128 * 1024;
  * (plus one write being gathered) of an upload in memory, whatever its size.
  */
 export const UPLOAD_WINDOW_BYTES = 4 * UPLOAD_WRITE_BYTES;
+/**
+ * Frames kept for reuse once Redis answered them (at most this many, about
+ * 2 MiB): enough for two uploads' windows, which is all that arrives at a
+ * time (IVIS-core's client caps a body at 10 MB, bodies above the staging
+ * threshold are rare), so a steady stream of uploads allocates no new frames.
+ */
+export const UPLOAD_FRAME_POOL = 16;
+
+/**
+ * The RESP encoding of `SETRANGE key offset <bytes>` up to where the bytes
+ * begin: `*4`, then each argument as a bulk string (`$<length>` and the
+ * bytes, each line ended by CRLF), the last one's bytes left to the caller.
+ */
+export function setrangeHead(key: string, offset: number, bytes: number): string {
+  const offsetText = String(offset);
+  return (
+    `*4\r\n$8\r\nsetrange\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n` +
+    `$${offsetText.length}\r\n${offsetText}\r\n$${bytes}\r\n`
+  );
+}
+
+/** The longest head a write of {@link UPLOAD_WRITE_BYTES} to `key` can have (the largest offset). */
+export function setrangeHeadRoom(key: string): number {
+  return Buffer.byteLength(setrangeHead(key, Number.MAX_SAFE_INTEGER, UPLOAD_WRITE_BYTES));
+}
+
+/**
+ * A command ioredis sends as bytes already encoded: given a Buffer argument,
+ * ioredis copies it into a new frame of its own on every write, on top of
+ * the copy that gathers an upload's chunks; an upload instead copies its
+ * chunks once, straight into the frame it sends (run-upload.frame.test.ts
+ * holds the encoding to ioredis's own). `toWritable` is public in ioredis's
+ * typings; replies, timeouts and errors are ioredis's as for any command.
+ */
+class EncodedCommand extends Command {
+  constructor(
+    name: string,
+    private readonly frame: Buffer,
+  ) {
+    super(name, []);
+  }
+
+  override toWritable(): Buffer {
+    return this.frame;
+  }
+}
 
 /** A run body staged in Redis by a finished upload: its keys and its length in bytes. */
 export interface StagedRunBody {
@@ -44,11 +90,18 @@ export class RunUploadStore {
   private closes = 0;
   private redis: Redis | null = null;
   private readonly active = new Set<RunUpload>();
+  /** Frames Redis has answered, free for the next writes ({@link UPLOAD_FRAME_POOL} at most). */
+  private readonly frames: Buffer[] = [];
 
   constructor(
     private readonly createRedis: () => Redis,
     private readonly keys: RedisKeys,
   ) {}
+
+  /** How many frames wait for reuse (for tests). */
+  pooledFrames(): number {
+    return this.frames.length;
+  }
 
   /** The upload connection, opened on first use (the gateway's `start` opens it). */
   connection(): Redis {
@@ -69,7 +122,17 @@ export class RunUploadStore {
       this.connection(),
       { stagedKey: this.keys.runUpload(id), sealKey: this.keys.runUploadSealed(id), length },
       this.closes,
-      { closes: () => this.closes, done: (u) => this.active.delete(u) },
+      {
+        closes: () => this.closes,
+        done: (u) => this.active.delete(u),
+        takeFrame: (bytes) => {
+          const frame = this.frames.pop();
+          return frame && frame.length >= bytes ? frame : Buffer.allocUnsafe(bytes);
+        },
+        giveFrame: (frame) => {
+          if (this.frames.length < UPLOAD_FRAME_POOL) this.frames.push(frame);
+        },
+      },
     );
     this.active.add(upload);
     return upload;
@@ -88,6 +151,16 @@ function connectionLost(): Error {
   ]);
 }
 
+/** What an upload needs of its store. */
+interface RunUploadOwner {
+  closes(): number;
+  done(upload: RunUpload): void;
+  /** A frame of at least `bytes` bytes: a pooled one, or a new one. */
+  takeFrame(bytes: number): Buffer;
+  /** A frame no write refers to any more (Redis answered it, or it was never sent). */
+  giveFrame(frame: Buffer): void;
+}
+
 /**
  * One body on its way into Redis, all on one connection so the writes
  * apply in order: the first creates the staging key with its TTL and at its
@@ -98,10 +171,18 @@ function connectionLost(): Error {
  * close of the connection while the upload lasts, fails the whole upload;
  * the submit script requires the seal, which a Redis restart that lost the
  * tail of the writes loses too (the AOF keeps their order).
+ *
+ * The chunks are copied once, into a frame that already has room for the
+ * SETRANGE's head, and the frame is sent as it is ({@link EncodedCommand}).
+ * A frame goes back to the store's pool only once Redis answered its write
+ * (so the socket has sent every byte of it); a frame whose write failed is
+ * dropped, since the socket may still hold it.
  */
 export class RunUpload {
-  private gathered: Buffer[] = [];
-  private gatheredBytes = 0;
+  /** The frame being filled, its room for the head, and the body bytes in it. */
+  private frame: Buffer | null = null;
+  private readonly headRoom: number;
+  private filled = 0;
   /** Bytes sent and not yet acknowledged. */
   private inFlight = 0;
   /** Writes not yet answered (the small ones too). */
@@ -120,15 +201,24 @@ export class RunUpload {
     private readonly redis: Redis,
     readonly staged: StagedRunBody,
     private readonly closesAtStart: number,
-    private readonly owner: { closes(): number; done(upload: RunUpload): void },
-  ) {}
+    private readonly owner: RunUploadOwner,
+  ) {
+    this.headRoom = setrangeHeadRoom(staged.stagedKey);
+  }
 
   /** Takes a chunk of the body; false when the reader should pause until {@link onDrain}. */
   write(chunk: Buffer): boolean {
     if (this.error !== null || this.finished) return true;
-    this.gathered.push(chunk);
-    this.gatheredBytes += chunk.length;
-    if (this.gatheredBytes >= UPLOAD_WRITE_BYTES) this.flush();
+    let at = 0;
+    while (at < chunk.length) {
+      this.frame ??= this.owner.takeFrame(this.headRoom + UPLOAD_WRITE_BYTES + 2);
+      const n = Math.min(chunk.length - at, UPLOAD_WRITE_BYTES - this.filled);
+      chunk.copy(this.frame, this.headRoom + this.filled, at, at + n);
+      this.filled += n;
+      at += n;
+      if (this.filled === UPLOAD_WRITE_BYTES) this.flush();
+      if (this.error !== null) return true;
+    }
     return this.inFlight < UPLOAD_WINDOW_BYTES;
   }
 
@@ -144,6 +234,7 @@ export class RunUpload {
     }
     await this.idle();
     this.finished = true;
+    this.releaseFrame();
     this.owner.done(this);
     if (this.error === null && this.owner.closes() !== this.closesAtStart) this.error = connectionLost();
     if (this.error === null && this.sent !== this.staged.length) throw new Error('upload ended short');
@@ -168,7 +259,7 @@ export class RunUpload {
     this.discarded = true;
     this.finished = true;
     this.owner.done(this);
-    this.gathered = [];
+    this.releaseFrame();
     if (this.sent === 0 && this.inFlight === 0) return;
     this.redis.del(this.staged.stagedKey, this.staged.sealKey).catch(() => undefined);
   }
@@ -181,29 +272,46 @@ export class RunUpload {
     this.wake();
   }
 
+  /** Gives the frame being filled, never sent, back to the pool. */
+  private releaseFrame(): void {
+    if (this.frame) this.owner.giveFrame(this.frame);
+    this.frame = null;
+    this.filled = 0;
+  }
+
   private flush(): void {
-    if (this.gatheredBytes === 0 || this.error !== null) return;
-    const data =
-      this.gathered.length === 1 ? this.gathered[0]! : Buffer.concat(this.gathered, this.gatheredBytes);
-    this.gathered = [];
-    this.gatheredBytes = 0;
+    const frame = this.frame;
+    if (frame === null || this.filled === 0 || this.error !== null) return;
+    const bytes = this.filled;
+    this.frame = null;
+    this.filled = 0;
     const offset = this.sent;
+    const { stagedKey, length } = this.staged;
     if (offset === 0) {
       // Created empty with its TTL, then grown once to the full length (zeros until written).
-      const { stagedKey, length } = this.staged;
       this.track(this.redis.set(stagedKey, '', 'PX', UPLOAD_TTL_MS), 0);
       this.track(this.redis.setrange(stagedKey, length - 1, '\0'), 0);
     }
-    this.sent += data.length;
-    this.track(this.redis.setrange(this.staged.stagedKey, offset, data), data.length);
+    this.sent += bytes;
+    const head = setrangeHead(stagedKey, offset, bytes);
+    const start = this.headRoom - Buffer.byteLength(head);
+    frame.write(head, start, 'utf8');
+    frame.write('\r\n', this.headRoom + bytes, 'latin1');
+    const command = new EncodedCommand('setrange', frame.subarray(start, this.headRoom + bytes + 2));
+    void this.redis.sendCommand(command);
+    this.track(command.promise, bytes, frame);
   }
 
-  /** Counts a write of `bytes` in flight until Redis answers it; a refused write fails the upload. */
-  private track(write: Promise<unknown>, bytes: number): void {
+  /**
+   * Counts a write of `bytes` in flight until Redis answers it; a refused
+   * write fails the upload. An answered write's frame goes back to the pool.
+   */
+  private track(write: Promise<unknown>, bytes: number, frame?: Buffer): void {
     this.inFlight += bytes;
     this.pending += 1;
     write.then(
       () => {
+        if (frame) this.owner.giveFrame(frame);
         const wasFull = this.inFlight >= UPLOAD_WINDOW_BYTES;
         this.inFlight -= bytes;
         this.pending -= 1;
