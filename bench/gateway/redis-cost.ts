@@ -14,7 +14,9 @@
  * - `scriptUs`: time Redis spent in the phase's scripts (INFO commandstats,
  *   `evalsha`), and `luaUs` the part of it not spent in the Redis commands
  *   the scripts called (the interpreter's own overhead);
- * - `calls`: Redis commands per run, by name.
+ * - `calls`: Redis commands per run, by name;
+ * - `clientCpuUs`: this process's CPU per run: the gateway's side of the
+ *   same stores (ioredis, the group commit), apart from HTTP and TLS.
  *
  * Redis's CPU is what bounds accepted runs/s once the gateway's thread is
  * not the limit (docs/gateway.md), and unlike a throughput it holds on a
@@ -73,10 +75,12 @@ async function measure(redis: Redis, url: string, pid: number, runs: number, wor
   await settleAof(url);
   const before = await commandStats(redis);
   const cpu = processCpuMs(pid).own;
+  const client = process.cpuUsage();
   const started = Date.now();
   await work();
   const seconds = (Date.now() - started) / 1000;
   const cpuUs = ((processCpuMs(pid).own - cpu) * 1000) / runs;
+  const clientUsed = process.cpuUsage(client);
   const after = await commandStats(redis);
   const calls: Record<string, number> = {};
   let scriptUs = 0;
@@ -96,6 +100,7 @@ async function measure(redis: Redis, url: string, pid: number, runs: number, wor
     scriptUs: perRun(scriptUs),
     luaUs: scriptUs > 0 ? perRun(scriptUs - innerUs) : 0,
     commandUs: perRun(innerUs),
+    clientCpuUs: perRun(clientUsed.user + clientUsed.system),
     calls,
   };
 }
