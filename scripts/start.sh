@@ -73,9 +73,13 @@ fi
 # The simulated IVIS-core the forwarder relays to (scripts/sim-ivis-core.js).
 run_bg sim-ivis-core node scripts/sim-ivis-core.js serve
 # RPS-host services in start order; each is packages/<dir>/dist/main.js (DESIGN.md, Commands).
+# The gateway's heap flags: GATEWAY_NODE_FLAGS (packages/rps-gateway/src/gateway.constants.ts).
+gateway_node_flags=(--initial-old-space-size=128)
 for svc in rps-gateway peer-forwarder scheduler-sync ip-watchdog; do
   [ -f "packages/$svc/dist/main.js" ] || continue
-  run_bg "$svc" node "packages/$svc/dist/main.js"
+  flags=()
+  [ "$svc" = rps-gateway ] && flags=("${gateway_node_flags[@]}")
+  run_bg "$svc" node "${flags[@]}" "packages/$svc/dist/main.js"
   started=$((started + 1))
 done
 # Two local peers, each with its own file as on a real peer: its setup bundle

@@ -30,6 +30,7 @@ import { Pool } from 'undici';
 import { dispatchLatency } from './dispatch';
 import { processCpuMs, redisPid } from './proc';
 import { createRedis, closeRedis, waitForRedis } from '@rps/common';
+import { GATEWAY_NODE_FLAGS } from '@rps/rps-gateway/dist/gateway.constants';
 import {
   createTestPki,
   freePort,
@@ -122,8 +123,14 @@ export async function startGateway(
       '',
     ].join('\n'),
   );
-  // e.g. BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway.
-  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // Launched as in production, with GATEWAY_NODE_FLAGS; BENCH_GATEWAY_FLAGS replaces them
+  // (BENCH_GATEWAY_FLAGS= for V8's defaults), BENCH_GATEWAY_NODE_ARGS adds to them, e.g.
+  // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway.
+  const words = (s: string) => s.split(' ').filter(Boolean);
+  const nodeArgs = [
+    ...words(process.env.BENCH_GATEWAY_FLAGS ?? GATEWAY_NODE_FLAGS.join(' ')),
+    ...words(process.env.BENCH_GATEWAY_NODE_ARGS ?? ''),
+  ];
   const gateway = spawn(process.execPath, [...nodeArgs, GATEWAY_MAIN], {
     env: { ...process.env, RPS_CONFIG: configFile },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -519,7 +526,13 @@ async function main(): Promise<void> {
   const pki = createTestPki();
   const load = () => os.loadavg().map((l) => Number(l.toFixed(1)));
   console.log(
-    JSON.stringify({ scenario: 'machine', cpus: os.cpus().length, loadavg: load(), node: process.version }),
+    JSON.stringify({
+      scenario: 'machine',
+      cpus: os.cpus().length,
+      loadavg: load(),
+      node: process.version,
+      gatewayFlags: process.env.BENCH_GATEWAY_FLAGS ?? GATEWAY_NODE_FLAGS.join(' '),
+    }),
   );
   try {
     if (!args.skip.has('accepted')) {

@@ -16,14 +16,15 @@ export function serviceMain(dir: string): string {
   return main;
 }
 
-/** Starts `node <main>` with `RPS_CONFIG=<configFile>`, appending everything it prints to `logs`. */
+/** Starts `node [nodeArgs] <main>` with `RPS_CONFIG=<configFile>`, appending everything it prints to `logs`. */
 export function startProcess(
   main: string,
   configFile: string,
   logs: string[],
   env: Record<string, string> = { LOG_LEVEL: 'info' },
+  nodeArgs: readonly string[] = [],
 ): ChildProcess {
-  const child = spawn(process.execPath, [main], {
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     env: { ...process.env, RPS_CONFIG: configFile, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
