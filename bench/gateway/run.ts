@@ -164,9 +164,12 @@ async function stop(child: ChildProcess): Promise<void> {
 /** A reference server (reference.ts) as its own process; resolves with its port once it listens. */
 async function startReference(mode: 'bare' | 'durable', pki: TestPki, redisUrl: string) {
   const port = await freePort();
+  // BENCH_REFERENCE_NODE_ARGS="--initial-old-space-size=128" gives the references the gateway's heap flags.
+  const nodeArgs = (process.env.BENCH_REFERENCE_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       path.join(__dirname, 'reference.js'),
       mode,
       String(port),
