@@ -121,6 +121,25 @@ describe('IvisPushClient over real sockets', () => {
     push.close();
   });
 
+  it('when a push is given no attempt then it fails as retryable without sending, and counts as a failure', async () => {
+    let requests = 0;
+    const server = http.createServer((req, res) => {
+      requests++;
+      req.resume();
+      res.end('{}');
+    });
+    servers.push(server);
+    const failures: string[] = [];
+    const push = client(await listen(server), { onFailure: (kind) => failures.push(kind) });
+    const failed = await push.status(running(1), 0).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(PushError);
+    expect(failed).toMatchObject({ status: null, retryable: true, message: 'no attempt made' });
+    expect(requests).toBe(0);
+    expect(failures).toEqual(['status']);
+    expect(await push.status(running(1))).toEqual({});
+    push.close();
+  });
+
   it('when nothing answers within timeoutMs then every attempt fails as retryable, without a status', async () => {
     let requests = 0;
     const server = http.createServer(() => {
