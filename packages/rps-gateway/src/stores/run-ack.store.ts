@@ -29,8 +29,8 @@ interface AckItem {
   event: RunStateMessage | null;
 }
 
-/** Acknowledgements are a few bytes each: a batch is bounded by count only. */
-const BATCH = { maxItems: 128, maxBytes: Number.MAX_SAFE_INTEGER, maxInFlight: 1 };
+/** Acknowledgements are a few bytes each: a batch is bounded by count only. Two in Redis at a time, as the submits. */
+const BATCH = { maxItems: 128, maxBytes: Number.MAX_SAFE_INTEGER, maxInFlight: 2 };
 
 /**
  * The gateway's acknowledgements of pending submits (common's
