@@ -73,7 +73,12 @@ describe('PeerStore against a real Redis', () => {
   });
 
   it('when a peer runs set holds members that are not run ids then only the run ids are returned', async () => {
-    await redis.sadd(keys.peerRuns('peer-a'), '0', '7', '-1', 'x', '1.5', '9007199254740993');
+    await redis.sadd(
+      keys.peerRuns('peer-a'),
+      ...['0', '7', '-1', 'x', '1.5', '9007199254740993'],
+      // Not canonical: Number() would read these as runs 0, 7, 1000, 8 and 9.
+      ...['', '07', '1e3', ' 8', '0x9'],
+    );
     expect((await store.runsOf('peer-a')).sort((a, b) => a - b)).toEqual([0, 7]);
     await store.forgetRun('peer-a', 7);
     expect(await store.runsOf('peer-a')).toEqual([0]);

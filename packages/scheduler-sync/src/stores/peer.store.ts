@@ -98,10 +98,17 @@ export class PeerStore {
     await this.redis.publish(this.keys.peerEvents(), JSON.stringify(peerEventSchema.parse(event)));
   }
 
-  /** Run ids in the peer's runs set. */
+  /**
+   * Run ids in the peer's runs set. Only canonical decimals count, as agents
+   * write them: `Number` alone would read `''` as run 0 and `'07'` or `'1e3'`
+   * as other runs, which a recovery must never touch.
+   */
   async runsOf(peerId: string): Promise<number[]> {
     const members = await this.redis.smembers(this.keys.peerRuns(peerId));
-    return members.map(Number).filter((n) => Number.isSafeInteger(n) && n >= 0);
+    return members
+      .filter((m) => /^(0|[1-9][0-9]*)$/.test(m))
+      .map(Number)
+      .filter((n) => Number.isSafeInteger(n));
   }
 
   /** Drops a stale member (the run ended, moved or was deleted). */
