@@ -23,8 +23,8 @@ interface Waiting<I, O> {
 
 /**
  * Group commit: callers hand in one item each and get its own result, while
- * the items that arrive during the same event-loop turn, or while the
- * previous batch is still in Redis, go to Redis together as one command.
+ * the items that arrive during the same event-loop turn, or while
+ * `maxInFlight` batches are still in Redis, go to Redis together as one command.
  * Nothing waits on a timer: an idle gateway sends a lone item at the end of
  * the turn it arrived in, and a busy one sends bigger batches, which is
  * where the per-command cost (the write, the script call, the reply) is
