@@ -2,6 +2,7 @@ import path from 'node:path';
 import {
   loadLuaScript,
   parsePeerRecord,
+  parseRunId,
   peerEventSchema,
   type PeerEvent,
   type PeerRecord,
@@ -99,16 +100,14 @@ export class PeerStore {
   }
 
   /**
-   * Run ids in the peer's runs set. Only canonical decimals count, as agents
-   * write them: `Number` alone would read `''` as run 0 and `'07'` or `'1e3'`
-   * as other runs, which a recovery must never touch.
+   * Run ids in the peer's runs set, read as the gateway reads a URL's
+   * ({@link parseRunId}: canonical decimals only, as agents write them).
+   * `Number` alone would read `''` as run 0 and `'07'` or `'1e3'` as other
+   * runs, which a recovery must never touch.
    */
   async runsOf(peerId: string): Promise<number[]> {
     const members = await this.redis.smembers(this.keys.peerRuns(peerId));
-    return members
-      .filter((m) => /^(0|[1-9][0-9]*)$/.test(m))
-      .map(Number)
-      .filter((n) => Number.isSafeInteger(n));
+    return members.map(parseRunId).filter((id): id is number => id !== null);
   }
 
   /** Drops a stale member (the run ended, moved or was deleted). */
