@@ -15,7 +15,7 @@ import {
   waitForRedis,
 } from '@rps/common';
 import { freePort, testLogger } from '@rps/common/testing';
-import { processCpuMs, redisPid, TICK_MS } from './proc';
+import { envWords, processCpuMs, redisPid, TICK_MS } from './proc';
 import type { BenchEnv } from './run';
 
 // BENCH_AGENT_MAIN: another build of the agent (e.g. an older commit's), to compare in the same conditions.
@@ -50,7 +50,7 @@ interface Agent {
 async function startAgents(env: BenchEnv, sinkUrl: string, workRoot: string): Promise<Agent[]> {
   const agents: Agent[] = [];
   // BENCH_AGENT_NODE_ARGS: extra node flags for the agents (e.g. --cpu-prof --cpu-prof-dir=DIR).
-  const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = envWords('BENCH_AGENT_NODE_ARGS');
   for (let i = 1; i <= AGENTS; i++) {
     const adminPort = await freePort();
     const config = env.pki.write(

@@ -1,11 +1,17 @@
 /**
- * What the gateway benchmark reads off the machine: CPU times from /proc and
- * Redis's pid, shared by its scenarios (run.ts, dispatch.ts).
+ * What the gateway benchmark reads off the machine: CPU times from /proc,
+ * Redis's pid and node flags from the environment, shared by its scenarios
+ * (run.ts, dispatch.ts).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRedis, closeRedis, waitForRedis } from '@rps/common';
 import { testLogger } from '@rps/common/testing';
+
+/** The space-separated words of environment variable `name` (node flags), `fallback` when it is unset. */
+export function envWords(name: string, fallback = ''): string[] {
+  return (process.env[name] ?? fallback).split(' ').filter(Boolean);
+}
 
 /** Milliseconds per clock tick of /proc's CPU times (USER_HZ). */
 export const TICK_MS = 1000 / (Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100);

@@ -28,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { dispatchLatency } from './dispatch';
-import { processCpuMs, redisPid } from './proc';
+import { envWords, processCpuMs, redisPid } from './proc';
 import { createRedis, closeRedis, waitForRedis } from '@rps/common';
 import { GATEWAY_NODE_FLAGS } from '@rps/rps-gateway/dist/gateway.constants';
 import {
@@ -92,6 +92,9 @@ export interface BenchEnv {
 const ROOT = path.resolve(__dirname, '../../..');
 // BENCH_GATEWAY_MAIN=<path of another build's dist/main.js> compares two builds in the same conditions.
 const GATEWAY_MAIN = process.env.BENCH_GATEWAY_MAIN ?? path.join(ROOT, 'packages/rps-gateway/dist/main.js');
+// The gateway is launched as in production, with GATEWAY_NODE_FLAGS; BENCH_GATEWAY_FLAGS
+// replaces them (BENCH_GATEWAY_FLAGS= for V8's defaults).
+const GATEWAY_FLAGS = envWords('BENCH_GATEWAY_FLAGS', GATEWAY_NODE_FLAGS.join(' '));
 
 export async function startRedis(): Promise<TestRedisServer> {
   const redis = await startRedisServer({ appendonly: true });
@@ -123,14 +126,8 @@ export async function startGateway(
       '',
     ].join('\n'),
   );
-  // Launched as in production, with GATEWAY_NODE_FLAGS; BENCH_GATEWAY_FLAGS replaces them
-  // (BENCH_GATEWAY_FLAGS= for V8's defaults), BENCH_GATEWAY_NODE_ARGS adds to them, e.g.
-  // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway.
-  const words = (s: string) => s.split(' ').filter(Boolean);
-  const nodeArgs = [
-    ...words(process.env.BENCH_GATEWAY_FLAGS ?? GATEWAY_NODE_FLAGS.join(' ')),
-    ...words(process.env.BENCH_GATEWAY_NODE_ARGS ?? ''),
-  ];
+  // BENCH_GATEWAY_NODE_ARGS adds to GATEWAY_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway.
+  const nodeArgs = [...GATEWAY_FLAGS, ...envWords('BENCH_GATEWAY_NODE_ARGS')];
   const gateway = spawn(process.execPath, [...nodeArgs, GATEWAY_MAIN], {
     env: { ...process.env, RPS_CONFIG: configFile },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -165,7 +162,7 @@ async function stop(child: ChildProcess): Promise<void> {
 async function startReference(mode: 'bare' | 'durable', pki: TestPki, redisUrl: string) {
   const port = await freePort();
   // BENCH_REFERENCE_NODE_ARGS="--initial-old-space-size=128" gives the references the gateway's heap flags.
-  const nodeArgs = (process.env.BENCH_REFERENCE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = envWords('BENCH_REFERENCE_NODE_ARGS');
   const child = spawn(
     process.execPath,
     [
@@ -534,7 +531,7 @@ async function main(): Promise<void> {
       cpus: os.cpus().length,
       loadavg: load(),
       node: process.version,
-      gatewayFlags: process.env.BENCH_GATEWAY_FLAGS ?? GATEWAY_NODE_FLAGS.join(' '),
+      gatewayFlags: GATEWAY_FLAGS.join(' '),
     }),
   );
   try {
