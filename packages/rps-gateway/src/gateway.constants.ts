@@ -37,7 +37,7 @@ export const GATEWAY_DEFAULTS = {
 /**
  * Flags every launch of the gateway gives node: `npm start -w @rps/rps-gateway`,
  * scripts/start.sh, docker/docker-compose.yml and the benchmark
- * (`launch-flags.test.ts` holds them to this list; docs/gateway.md, *Heap*).
+ * (`node-flags.test.ts` holds them to this list; docs/gateway.md, *Heap*).
  *
  * With V8's default heap sizing the gateway's old space stays at 20-30 MB and
  * every run's short-lived objects (a body in flight, its batch, its reply)
