@@ -31,8 +31,31 @@ export interface StartRedisOptions {
   bind?: string[];
 }
 
-/** Finds a free TCP port on 127.0.0.1 by binding port 0. */
+/** Ports {@link freePort} has handed out in this process. */
+const handedOut = new Set<number>();
+
+/**
+ * Finds a free TCP port on 127.0.0.1 by binding port 0, never one it handed
+ * out before in this process: a port is only reserved once its server
+ * listens, so the kernel may offer the same number again meanwhile (a
+ * multi-host run once gave scheduler-sync's admin listener the forwarder's
+ * route port, and scheduler-sync died with EADDRINUSE).
+ */
 export async function freePort(): Promise<number> {
+  return distinctPort(ephemeralPort, handedOut);
+}
+
+/** The first port `draw` gives that is not in `taken`, added to it. */
+export async function distinctPort(draw: () => Promise<number>, taken: Set<number>): Promise<number> {
+  for (;;) {
+    const port = await draw();
+    if (taken.has(port)) continue;
+    taken.add(port);
+    return port;
+  }
+}
+
+function ephemeralPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
