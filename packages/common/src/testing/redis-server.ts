@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './free-port';
 
 /** A throwaway `redis-server` owned by one test file. */
 export interface TestRedisServer {
@@ -29,41 +30,6 @@ export interface StartRedisOptions {
   debug?: boolean;
   /** More addresses to listen on besides 127.0.0.1 (a multi-host test's veth addresses). */
   bind?: string[];
-}
-
-/** Ports {@link freePort} has handed out in this process. */
-const handedOut = new Set<number>();
-
-/**
- * Finds a free TCP port on 127.0.0.1 by binding port 0, never one it handed
- * out before in this process: a port is only reserved once its server
- * listens, so the kernel may offer the same number again meanwhile (a
- * multi-host run once gave scheduler-sync's admin listener the forwarder's
- * route port, and scheduler-sync died with EADDRINUSE).
- */
-export async function freePort(): Promise<number> {
-  return distinctPort(ephemeralPort, handedOut);
-}
-
-/** The first port `draw` gives that is not in `taken`, added to it. */
-export async function distinctPort(draw: () => Promise<number>, taken: Set<number>): Promise<number> {
-  for (;;) {
-    const port = await draw();
-    if (taken.has(port)) continue;
-    taken.add(port);
-    return port;
-  }
-}
-
-function ephemeralPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const REDIS_BINARY = process.env.REDIS_SERVER_BIN ?? 'redis-server';
