@@ -18,7 +18,9 @@
  * - large-body: 10 MB bodies (a ~2.7 MiB tar), two uploads at a time in a
  *   loop, first alone (a quarter of the time), then while small runs arrive
  *   at 200/s: latency of both, and the gateway's peak RSS growth against the
- *   bytes in flight (alone, and overall);
+ *   bytes in flight (alone, and overall); then the same small runs alone on
+ *   a gateway of their own (`smallAlone`), whose growth the mixed loop's
+ *   less theirs is set against (`rssGrowthPerBodyByteInFlightLessSmallAlone`);
  * - dispatch-latency: POST answered -> the agent's `running` event, 2 agents
  *   x 4 slots, 50 runs/s, cached task (see dispatch.ts).
  */
@@ -431,6 +433,54 @@ function rssKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
 }
 
+/** Small runs offered at 200/s until `until`, each answer's latency pushed to `latencies`. */
+async function smallRuns(pool: Pool, body: Buffer, until: number, latencies: number[]): Promise<void> {
+  const posts: Array<Promise<void>> = [];
+  const intervalMs = 1000 / 200;
+  let due = performance.now();
+  while (performance.now() < until) {
+    posts.push(post(pool, body, 'small').then((ms) => void (ms !== null && latencies.push(ms))));
+    due += intervalMs;
+    await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+  }
+  await Promise.all(posts);
+}
+
+/**
+ * The small runs of the large-body scenario alone, on a gateway of their
+ * own (started the same way, warmed up the same way), for as long as the
+ * mixed loop: how much the gateway's RSS grows without any upload, so the
+ * mixed loop's growth can be split into what the small runs' garbage costs
+ * and what is left for the uploads.
+ */
+async function smallRunsAlone(redis: TestRedisServer, pki: TestPki, args: BenchArgs) {
+  const big = runBody(taskTar(2_700_000, true));
+  const small = runBody(taskTar(0, false));
+  const env = await startGateway(redis, pki, '{bench-small}');
+  const pid = env.gateway.pid!;
+  const bigPool = clientPool(pki, env.port, 1);
+  const smallPool = clientPool(pki, env.port, 16);
+  try {
+    await post(bigPool, big, 'warm-up big');
+    await post(smallPool, small, 'warm-up small');
+    const baseKb = rssKb(pid, 'VmRSS');
+    let peakKb = baseKb;
+    const sampler = setInterval(() => (peakKb = Math.max(peakKb, rssKb(pid, 'VmRSS'))), 20);
+    const latencies: number[] = [];
+    const started = performance.now();
+    await smallRuns(smallPool, small, started + args.largeSeconds * 1000, latencies);
+    clearInterval(sampler);
+    return {
+      rssBaseMb: Math.round(baseKb / 1024),
+      rssPeakGrowthKb: peakKb - baseKb,
+      small: summary(latencies, (performance.now() - started) / 1000),
+    };
+  } finally {
+    await Promise.all([bigPool.close(), smallPool.close()]);
+    await stop(env.gateway);
+  }
+}
+
 /** Two 10 MB uploads at a time in a loop, small runs at 200/s beside them. */
 async function largeBodies(redis: TestRedisServer, pki: TestPki, args: BenchArgs) {
   const big = runBody(taskTar(2_700_000, true));
@@ -477,21 +527,8 @@ async function largeBodies(redis: TestRedisServer, pki: TestPki, args: BenchArgs
         if (ms !== null) bigLatencies.push(ms);
       }
     };
-    const smalls: Array<Promise<void>> = [];
-    const ticker = (async () => {
-      const intervalMs = 1000 / 200;
-      let due = performance.now();
-      while (performance.now() < until) {
-        smalls.push(
-          post(smallPool, small, 'small').then((ms) => void (ms !== null && smallLatencies.push(ms))),
-        );
-        due += intervalMs;
-        await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
-      }
-    })();
     const started = performance.now();
-    await Promise.all([uploader(), uploader(), ticker]);
-    await Promise.all(smalls);
+    await Promise.all([uploader(), uploader(), smallRuns(smallPool, small, until, smallLatencies)]);
     const seconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
     const inFlightKb = (2 * big.length) / 1024;
@@ -507,6 +544,7 @@ async function largeBodies(redis: TestRedisServer, pki: TestPki, args: BenchArgs
       refused: takeRefusals(),
       rssBaseMb: Math.round(baseKb / 1024),
       rssPeakGrowthMb: Math.round((peakKb - baseKb) / 1024),
+      rssPeakGrowthKb: peakKb - baseKb,
       bodiesInFlightMb: Math.round(inFlightKb / 1024),
       rssGrowthPerBodyByteInFlight: Number(((peakKb - baseKb) / inFlightKb).toFixed(2)),
     };
@@ -539,7 +577,20 @@ async function main(): Promise<void> {
       console.log(JSON.stringify({ scenario: 'accepted-runs', ...(await acceptedRuns(redis, pki, args)) }));
     }
     if (!args.skip.has('large')) {
-      console.log(JSON.stringify({ scenario: 'large-body', ...(await largeBodies(redis, pki, args)) }));
+      const large = await largeBodies(redis, pki, args);
+      const { rssPeakGrowthKb: smallAloneKb, ...smallAlone } = await smallRunsAlone(redis, pki, args);
+      const { rssPeakGrowthKb, ...figures } = large;
+      console.log(
+        JSON.stringify({
+          scenario: 'large-body',
+          ...figures,
+          // The same small runs alone, on a gateway of their own, and the mixed loop's growth less theirs.
+          smallAlone: { ...smallAlone, rssPeakGrowthMb: Math.round(smallAloneKb / 1024) },
+          rssGrowthPerBodyByteInFlightLessSmallAlone: Number(
+            ((rssPeakGrowthKb - smallAloneKb) / ((2 * large.bigBodyBytes) / 1024)).toFixed(2),
+          ),
+        }),
+      );
     }
     if (!args.skip.has('dispatch')) {
       const env = await startGateway(redis, pki, '{bench-dispatch}');
